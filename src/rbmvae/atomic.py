@@ -1,0 +1,59 @@
+"""Atomic writes: write to a temporary file in the same directory, then rename over the target.
+
+A crash (or ``kill -9``) at any moment leaves either the old file or the new one under the final
+name, never a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import ConfigError
+
+
+def ensure_writable_dir(directory: str | os.PathLike) -> Path:
+    """Create ``directory`` if needed and check that files can be written there."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            f"{directory}: cannot create output directory ({error.strerror})"
+        ) from None
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"{directory}: output directory is not writable")
+    return directory
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it."""
+    path = Path(path)
+    ensure_writable_dir(path.parent if str(path.parent) else ".")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Atomically write ``data`` to ``path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+
+
+def write_text(path: str | os.PathLike, text: str) -> None:
+    """Atomically write ``text`` (UTF-8) to ``path``."""
+    write_bytes(path, text.encode("utf-8"))

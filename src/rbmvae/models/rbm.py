@@ -1,0 +1,181 @@
+"""The binary Restricted Boltzmann Machine (docs/derivation.md, section 1).
+
+Notation: visible units v in {0,1}^D, hidden units h in {0,1}^H, weights W (D x H), visible
+biases b (D), hidden biases c (H). Tensors are stored as ``weight`` (W), ``visible_bias`` (b) and
+``hidden_bias`` (c). The model holds parameters and the maths; it does no I/O and keeps no hidden
+state between calls: every random draw takes an explicit ``torch.Generator``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..errors import ConfigError
+
+
+def bernoulli(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """Binary samples with P(1) = ``probs``, as ``uniform < probs`` (cheaper than torch.bernoulli)."""
+    noise = torch.rand(probs.shape, generator=generator, device=probs.device, dtype=probs.dtype)
+    return (noise < probs).to(probs.dtype)
+
+
+class RBM(nn.Module):
+    """A Restricted Boltzmann Machine with binary visible and hidden units.
+
+    Energy ``E(v, h) = -b'v - c'h - v'Wh`` (Eq. 1.1). ``forward(v)`` returns ``p(h = 1 | v)``.
+    """
+
+    kind = "rbm"
+
+    def __init__(self, n_visible: int = 784, n_hidden: int = 500) -> None:
+        super().__init__()
+        for name, value in (("n_visible", n_visible), ("n_hidden", n_hidden)):
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        self.n_visible = n_visible
+        self.n_hidden = n_hidden
+        self.weight = nn.Parameter(torch.empty(n_visible, n_hidden))
+        self.visible_bias = nn.Parameter(torch.zeros(n_visible))
+        self.hidden_bias = nn.Parameter(torch.zeros(n_hidden))
+        self.reset_parameters()
+
+    def config(self) -> dict:
+        """Constructor arguments, stored in checkpoints."""
+        return {"n_visible": self.n_visible, "n_hidden": self.n_hidden}
+
+    @torch.no_grad()
+    def reset_parameters(
+        self,
+        visible_mean: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+        weight_std: float = 0.01,
+    ) -> None:
+        """Initialize as Hinton's practical guide (2010, section 8) advises.
+
+        ``W ~ N(0, weight_std^2)``, ``c = 0``, and ``b_i = log(p_i / (1 - p_i))`` where ``p_i`` is
+        the fraction of training images with pixel i on (clipped to [1e-3, 1 - 1e-3]), so that the
+        visible units start at the data's marginals.
+        """
+        device = self.weight.device
+        noise = torch.randn(self.weight.shape, generator=generator, device=device)
+        self.weight.copy_(noise * weight_std)
+        self.hidden_bias.zero_()
+        if visible_mean is None:
+            self.visible_bias.zero_()
+        else:
+            p = visible_mean.to(device=device, dtype=self.visible_bias.dtype).clamp(1e-3, 1 - 1e-3)
+            self.visible_bias.copy_(torch.log(p) - torch.log1p(-p))
+
+    # -- conditionals (Eqs. 1.5, 1.6) --------------------------------------------------------
+
+    def hidden_logits(self, visible: torch.Tensor) -> torch.Tensor:
+        """``c + vW``, the input to each hidden unit (Eq. 1.5)."""
+        return torch.addmm(self.hidden_bias, visible, self.weight)
+
+    def hidden_probs(self, visible: torch.Tensor) -> torch.Tensor:
+        """``p(h_j = 1 | v) = sigm(c_j + v'W_{:,j})`` (Eq. 1.5)."""
+        return torch.sigmoid(self.hidden_logits(visible))
+
+    def visible_logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``b + hW'``, the input to each visible unit (Eq. 1.6)."""
+        return torch.addmm(self.visible_bias, hidden, self.weight.t())
+
+    def visible_probs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``p(v_i = 1 | h) = sigm(b_i + W_{i,:}h)`` (Eq. 1.6)."""
+        return torch.sigmoid(self.visible_logits(hidden))
+
+    def sample_hidden(
+        self, visible: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(p(h = 1 | v), h ~ p(h | v))``."""
+        probs = self.hidden_probs(visible)
+        return probs, bernoulli(probs, generator)
+
+    def sample_visible(
+        self, hidden: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(p(v = 1 | h), v ~ p(v | h))``."""
+        probs = self.visible_probs(hidden)
+        return probs, bernoulli(probs, generator)
+
+    def forward(self, visible: torch.Tensor) -> torch.Tensor:
+        return self.hidden_probs(visible)
+
+    # -- energies (Eqs. 1.1, 1.7) --------------------------------------------------------------
+
+    def energy(self, visible: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        """``E(v, h) = -b'v - c'h - v'Wh`` per row (Eq. 1.1)."""
+        interaction = ((visible @ self.weight) * hidden).sum(-1)
+        return -(visible @ self.visible_bias) - (hidden @ self.hidden_bias) - interaction
+
+    def free_energy(self, visible: torch.Tensor) -> torch.Tensor:
+        """``F(v) = -b'v - sum_j softplus(c_j + v'W_{:,j})`` per row (Eq. 1.7)."""
+        return -(visible @ self.visible_bias) - F.softplus(self.hidden_logits(visible)).sum(-1)
+
+    def free_energy_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``F(h) = -c'h - sum_i softplus(b_i + W_{i,:}h)``, the visible units summed out (Eq. 1.8)."""
+        return -(hidden @ self.hidden_bias) - F.softplus(self.visible_logits(hidden)).sum(-1)
+
+    # -- sampling --------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def gibbs_chain(
+        self, visible: torch.Tensor, steps: int, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Run ``steps`` full Gibbs sweeps ``v -> h -> v`` from ``visible``.
+
+        Returns ``(v, p(v = 1 | h))`` of the last sweep: a binary sample and its mean-field image.
+        """
+        probs = visible
+        for _ in range(steps):
+            _, hidden = self.sample_hidden(visible, generator)
+            probs, visible = self.sample_visible(hidden, generator)
+        return visible, probs
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        steps: int = 1000,
+        generator: torch.Generator | None = None,
+        start: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``n`` samples of p(v): Gibbs chains of ``steps`` sweeps, shown as p(v = 1 | h).
+
+        Chains start from ``start`` if given, else from Bernoulli draws of sigm(b) (the model's
+        visible biases alone), which for a trained model is close to the data's pixel marginals.
+        """
+        device = self.weight.device
+        if start is None:
+            base = torch.sigmoid(self.visible_bias).expand(n, -1)
+            start = bernoulli(base.contiguous(), generator)
+        start = start.to(device)
+        _, probs = self.gibbs_chain(start, steps, generator)
+        return probs
+
+    # -- learning ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def contrastive_gradients(
+        self,
+        visible_data: torch.Tensor,
+        hidden_data_probs: torch.Tensor,
+        visible_model: torch.Tensor,
+        hidden_model_probs: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gradients of ``mean F(v_data) - mean F(v_model)`` for W, b and c (Eqs. 1.11, 1.12).
+
+        This is minus the approximate log-likelihood gradient: the positive phase uses the data and
+        p(h | v_data), the negative phase the chain's states and p(h | v_model). Both outer
+        products are done as one matrix product over the stacked batch.
+        """
+        n_data = visible_data.shape[0]
+        n_model = visible_model.shape[0]
+        visible = torch.cat([visible_data, visible_model], dim=0)
+        hidden = torch.cat([hidden_data_probs / -n_data, hidden_model_probs / n_model], dim=0)
+        grad_weight = visible.t() @ hidden
+        grad_visible = visible_model.mean(0) - visible_data.mean(0)
+        grad_hidden = hidden_model_probs.mean(0) - hidden_data_probs.mean(0)
+        return grad_weight, grad_visible, grad_hidden
