@@ -1,0 +1,155 @@
+import json
+
+import pytest
+
+from rbmvae.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "rbm"
+    assert (
+        main(
+            [
+                "train",
+                "rbm",
+                "--hidden",
+                "20",
+                "--epochs",
+                "2",
+                "--out",
+                str(out),
+                "--quiet",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    return out
+
+
+def test_train_writes_a_checkpoint(trained):
+    meta = json.loads((trained / "model.json").read_text())
+    assert meta["kind"] == "rbm" and meta["config"]["n_hidden"] == 20
+    assert meta["epochs_completed"] == 2
+
+
+def test_train_refuses_to_overwrite(trained, capsys):
+    code, _, err = run(
+        capsys, "train", "rbm", "--hidden", "20", "--epochs", "1", "--out", str(trained), "--quiet"
+    )
+    assert code == 2 and err.count("\n") == 1 and "already holds a model" in err
+
+
+def test_inpaint_json_and_grid(trained, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    code, stdout, _ = run(
+        capsys,
+        "inpaint",
+        "--model",
+        str(trained),
+        "--missing",
+        "0.5",
+        "--n",
+        "8",
+        "--steps",
+        "20",
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["missing_pixels"] == 8 * 392 and result["n_images"] == 8
+    assert 0 < result["mse_model"] < 1 and 0 < result["mse_training_mean_fill"] < 1
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_inpaint_half_mask(trained, tmp_path, capsys):
+    code, stdout, _ = run(
+        capsys,
+        "inpaint",
+        "--model",
+        str(trained),
+        "--missing",
+        "half:top",
+        "--n",
+        "4",
+        "--steps",
+        "10",
+        "--out",
+        str(tmp_path / "h.png"),
+        "--json",
+    )
+    assert code == 0 and json.loads(stdout)["missing_pixels"] == 4 * 392
+
+
+def test_sample(trained, tmp_path, capsys):
+    out = tmp_path / "s.png"
+    code, _, _ = run(
+        capsys, "sample", "--model", str(trained), "--n", "9", "--steps", "10", "--out", str(out)
+    )
+    assert code == 0 and out.stat().st_size > 100
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "rbm", "--hidden", "0"], "must be a positive integer"),
+        (["train", "rbm", "--epochs", "-1"], "must be a positive integer"),
+        (["train", "rbm", "--batch-size", "0"], "must be a positive integer"),
+        (["inpaint", "--model", "x", "--missing", "1.0"], "outside [0, 1)"),
+        (["inpaint", "--model", "x", "--missing", "-0.2"], "outside [0, 1)"),
+        (["train", "rbm", "--method", "gibbs"], "invalid choice"),
+        (["frobnicate"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(argv, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["train", "rbm", "--dataset", "imagenet", "--out", "{tmp}/a"], "unknown data set"),
+        (["train", "rbm", "--device", "tpu", "--out", "{tmp}/b"], "unknown device"),
+        (["inpaint", "--model", "{tmp}/missing"], "model directory not found"),
+        (["data", "download", "mnist-sample"], "not downloadable"),
+    ],
+)
+def test_runtime_errors_exit_2_with_one_line(argv, message, tmp_path, capsys):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and message in err and err.count("\n") == 1, err
+
+
+def test_cuda_refused_without_cuda(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    code, _, err = run(capsys, "train", "rbm", "--device", "cuda", "--out", str(tmp_path / "c"))
+    assert code == 2 and "CUDA is not available" in err
+
+
+def test_unwritable_output(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    code, _, err = run(capsys, "train", "rbm", "--out", str(blocker / "sub"), "--quiet")
+    assert code == 2 and "rbmvae: error:" in err and err.count("\n") == 1
+
+
+def test_data_info(capsys):
+    code, out, _ = run(capsys, "data", "info", "mnist-sample")
+    info = json.loads(out)
+    assert code == 0 and info["n_train"] == 5000 and info["n_test"] == 10000

@@ -1,0 +1,239 @@
+import gzip
+import hashlib
+import http.server
+import threading
+from functools import partial
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rbmvae.data import (
+    STANDARD_FILES,
+    binarize,
+    fetch_files,
+    load_dataset,
+    read_idx,
+    read_idx_directory,
+    write_idx,
+)
+from rbmvae.errors import ConfigError, DataError
+
+
+def write_dataset(directory, n_train=12, n_test=7, shape=(28, 28), gz=True, seed=0):
+    rng = np.random.default_rng(seed)
+    suffix = ".gz" if gz else ""
+    arrays = {
+        "train_images": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
+        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
+        "test_images": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
+        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
+    }
+    for key, array in arrays.items():
+        write_idx(directory / (STANDARD_FILES[key] + suffix), array)
+    return arrays
+
+
+@pytest.mark.parametrize("suffix", ["", ".gz"])
+def test_idx_round_trip(tmp_path, suffix):
+    array = np.random.default_rng(0).integers(0, 256, (5, 3, 4), dtype=np.uint8)
+    path = tmp_path / ("x.idx" + suffix)
+    write_idx(path, array)
+    np.testing.assert_array_equal(read_idx(path), array)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    shape=st.lists(st.integers(1, 6), min_size=1, max_size=4),
+    gz=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_idx_round_trip_property(tmp_path_factory, shape, gz, seed):
+    array = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+    path = tmp_path_factory.mktemp("idx") / ("a" + (".gz" if gz else ""))
+    write_idx(path, array)
+    np.testing.assert_array_equal(read_idx(path), array)
+
+
+def _raw(tmp_path, data: bytes, name="bad-idx"):
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def test_wrong_magic_is_refused(tmp_path):
+    path = _raw(tmp_path, b"\x12\x34\x08\x01" + (3).to_bytes(4, "big") + b"abc")
+    with pytest.raises(DataError, match=r"bad-idx: wrong magic number"):
+        read_idx(path)
+
+
+def test_unsupported_type_is_refused(tmp_path):
+    path = _raw(tmp_path, b"\x00\x00\x0d\x01" + (1).to_bytes(4, "big") + b"abcd")
+    with pytest.raises(DataError, match="unsupported IDX element type 0x0d"):
+        read_idx(path)
+
+
+def test_wrong_dimensions_are_refused(tmp_path):
+    path = tmp_path / "labels-as-images"
+    write_idx(path, np.zeros(5, dtype=np.uint8))
+    with pytest.raises(
+        DataError, match=r"labels-as-images: wrong number of dimensions 1 \(expected 3\)"
+    ):
+        read_idx(path, expected_ndim=3)
+
+
+def test_truncated_payload_is_refused(tmp_path):
+    path = tmp_path / "imgs"
+    write_idx(path, np.zeros((4, 28, 28), dtype=np.uint8))
+    data = path.read_bytes()
+    path.write_bytes(data[:-10])
+    with pytest.raises(DataError, match="imgs: .*truncated or corrupt"):
+        read_idx(path)
+
+
+def test_truncated_gzip_is_refused(tmp_path):
+    path = tmp_path / "imgs.gz"
+    write_idx(path, np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(DataError, match=r"imgs.gz: (unreadable|truncated)"):
+        read_idx(path)
+
+
+def test_trailing_bytes_are_refused(tmp_path):
+    path = tmp_path / "labels"
+    write_idx(path, np.zeros(5, dtype=np.uint8))
+    path.write_bytes(path.read_bytes() + b"\x00")
+    with pytest.raises(DataError, match="trailing bytes"):
+        read_idx(path)
+
+
+def test_huge_header_refused_before_allocation(tmp_path):
+    header = b"\x00\x00\x08\x03" + (10**9).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    path = tmp_path / "liar.gz"
+    with gzip.open(path, "wb") as stream:
+        stream.write(header + b"\x00" * 1000)
+    with pytest.raises(DataError, match="liar.gz: header claims"):
+        read_idx(path)
+
+
+def test_directory_reader_and_count_mismatch(tmp_path):
+    arrays = write_dataset(tmp_path)
+    data = read_idx_directory(tmp_path)
+    assert data.train_images.shape == (12, 784) and data.train_images.dtype == torch.float32
+    assert data.image_shape == (28, 28)
+    np.testing.assert_allclose(
+        data.test_images.numpy(), arrays["test_images"].reshape(7, -1) / 255.0, rtol=1e-6
+    )
+    assert data.train_labels.tolist() == arrays["train_labels"].tolist()
+    write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(6, dtype=np.uint8))
+    with pytest.raises(DataError, match="6 labels for 7 images"):
+        read_idx_directory(tmp_path)
+
+
+def test_directory_missing_file_and_empty_directory(tmp_path):
+    with pytest.raises(DataError, match="missing train-images-idx3-ubyte"):
+        read_idx_directory(tmp_path)
+    write_dataset(tmp_path, gz=False)
+    assert read_idx_directory(tmp_path).train_images.shape[0] == 12  # raw files work too
+
+
+def test_other_image_sizes_are_accepted_when_consistent(tmp_path):
+    write_dataset(tmp_path, shape=(8, 6))
+    data = read_idx_directory(tmp_path)
+    assert data.image_shape == (8, 6) and data.n_pixels == 48
+    write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((7, 6, 8), dtype=np.uint8))
+    with pytest.raises(DataError, match="both splits need the same size"):
+        read_idx_directory(tmp_path)
+
+
+def test_embedded_sample(sample_data):
+    assert sample_data.train_images.shape == (5000, 784)
+    assert sample_data.test_images.shape == (10000, 784)
+    assert torch.bincount(sample_data.train_labels).tolist() == [500] * 10
+    official = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert torch.bincount(sample_data.test_labels).tolist() == official
+    assert (
+        0.0 <= float(sample_data.train_images.min()) and float(sample_data.train_images.max()) <= 1
+    )
+    assert "CC BY-SA 3.0" in sample_data.provenance
+
+
+def test_unknown_dataset_name():
+    with pytest.raises(ConfigError, match="unknown data set 'nope'"):
+        load_dataset("nope")
+
+
+def test_binarize_modes(generator):
+    grey = torch.tensor([[0.0, 0.2, 0.5, 0.9, 1.0]]).repeat(20000, 1)
+    assert torch.equal(binarize(grey, "none"), grey)
+    assert binarize(grey, "threshold")[0].tolist() == [0, 0, 0, 1, 1]
+    draws = binarize(grey, "stochastic", generator=generator)
+    assert set(draws.unique().tolist()) <= {0.0, 1.0}
+    torch.testing.assert_close(draws.mean(0), grey[0], atol=0.01, rtol=0)
+    again = binarize(grey, "stochastic", generator=torch.Generator().manual_seed(1234))
+    assert torch.equal(draws, again)
+    with pytest.raises(ConfigError):
+        binarize(grey, "sometimes")
+
+
+# ---------------------------------------------------------------------------------------------
+# downloads, against a local HTTP server
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_root(tmp_path):
+    root = tmp_path / "served"
+    root.mkdir()
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), partial(_QuietHandler, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _md5s(directory):
+    return {
+        key: hashlib.md5((directory / (stem + ".gz")).read_bytes()).hexdigest()
+        for key, stem in STANDARD_FILES.items()
+    }
+
+
+def test_download_verifies_hashes(http_root, tmp_path):
+    root, url = http_root
+    write_dataset(root)
+    cache = tmp_path / "dl"
+    found = fetch_files(_md5s(root), [url], cache)
+    assert set(found) == set(STANDARD_FILES)
+    data = read_idx_directory(cache)
+    assert data.train_images.shape == (12, 784)
+
+
+def test_download_falls_back_to_next_mirror(http_root, tmp_path):
+    root, url = http_root
+    write_dataset(root)
+    dead = "http://127.0.0.1:9/"  # discard port: connection refused
+    found = fetch_files(_md5s(root), [dead, url], tmp_path / "dl")
+    assert len(found) == 4
+
+
+def test_tampered_download_is_refused(http_root, tmp_path):
+    root, url = http_root
+    write_dataset(root)
+    md5 = _md5s(root)
+    target = root / "train-images-idx3-ubyte.gz"
+    target.write_bytes(target.read_bytes()[:-5] + b"XXXXX")
+    cache = tmp_path / "dl"
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: download failed.*hash"):
+        fetch_files(md5, [url], cache)
+    assert not (cache / "train-images-idx3-ubyte.gz").exists()

@@ -1,0 +1,120 @@
+import itertools
+
+import pytest
+import torch
+
+from rbmvae.errors import ConfigError
+from rbmvae.models import RBM
+from rbmvae.training import ContrastiveDivergence
+
+torch.set_default_dtype(torch.float32)
+
+
+def all_states(n):
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)))
+
+
+def tiny_rbm(n_visible=5, n_hidden=4, scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    rbm = RBM(n_visible, n_hidden).double()
+    with torch.no_grad():
+        rbm.weight.copy_(torch.randn(n_visible, n_hidden, generator=g, dtype=torch.float64) * scale)
+        rbm.visible_bias.copy_(torch.randn(n_visible, generator=g, dtype=torch.float64) * 0.5)
+        rbm.hidden_bias.copy_(torch.randn(n_hidden, generator=g, dtype=torch.float64) * 0.5)
+    return rbm
+
+
+def test_free_energy_matches_brute_force():
+    rbm = tiny_rbm()
+    v = all_states(5).double()
+    h = all_states(4).double()
+    energies = torch.stack([rbm.energy(v, hh.expand(len(v), -1)) for hh in h], dim=1)
+    brute = -torch.logsumexp(-energies, dim=1)
+    torch.testing.assert_close(rbm.free_energy(v), brute)
+    # and F(h), with the visible units summed out
+    energies_h = torch.stack([rbm.energy(vv.expand(len(h), -1), h) for vv in v], dim=1)
+    torch.testing.assert_close(rbm.free_energy_hidden(h), -torch.logsumexp(-energies_h, dim=1))
+
+
+def test_conditionals_match_the_joint():
+    rbm = tiny_rbm()
+    v = all_states(5).double()
+    h = all_states(4).double()
+    log_joint = torch.stack([-rbm.energy(v, hh.expand(len(v), -1)) for hh in h], dim=1)
+    p_h_given_v = torch.softmax(log_joint, dim=1)  # rows: v, cols: h states
+    marginal_h1 = p_h_given_v @ h  # p(h_j = 1 | v)
+    torch.testing.assert_close(rbm.hidden_probs(v), marginal_h1)
+    p_v_given_h = torch.softmax(log_joint.t(), dim=1)
+    torch.testing.assert_close(rbm.visible_probs(h), p_v_given_h @ v)
+
+
+def test_cd_gradient_equals_autograd():
+    rbm = tiny_rbm(12, 7)
+    g = torch.Generator().manual_seed(3)
+    v_data = (torch.rand(9, 12, generator=g) < 0.5).double()
+    v_model = (torch.rand(11, 12, generator=g) < 0.5).double()
+    grads = rbm.contrastive_gradients(
+        v_data, rbm.hidden_probs(v_data).detach(), v_model, rbm.hidden_probs(v_model).detach()
+    )
+    objective = rbm.free_energy(v_data).mean() - rbm.free_energy(v_model).mean()
+    auto = torch.autograd.grad(objective, [rbm.weight, rbm.visible_bias, rbm.hidden_bias])
+    for mine, theirs in zip(grads, auto, strict=True):
+        torch.testing.assert_close(mine, theirs)
+
+
+@pytest.mark.parametrize("method", ["cd", "pcd"])
+def test_objective_step_sets_the_gradient_of_its_loss(method):
+    """A training step puts d/dtheta [mean F(data) - mean F(v_model)] into .grad, and returns it."""
+    rbm = RBM(20, 6)
+    objective = ContrastiveDivergence(method=method, k=2)
+    batch = (torch.rand(8, 20, generator=torch.Generator().manual_seed(0)) < 0.4).float()
+    captured = {}
+    original = rbm.contrastive_gradients
+
+    def spy(v_data, h_data, v_model, h_model):
+        captured["v_model"] = v_model.clone()
+        return original(v_data, h_data, v_model, h_model)
+
+    rbm.contrastive_gradients = spy
+    loss = objective.step(rbm, batch, torch.Generator().manual_seed(5))
+    v_model = captured["v_model"]
+    if method == "pcd":  # persistent chains keep binary visible states
+        assert set(v_model.unique().tolist()) <= {0.0, 1.0}
+        assert objective.chain_hidden.shape == (8, 6)
+    else:  # CD's last visible update uses probabilities
+        assert ((v_model > 0) & (v_model < 1)).any()
+    target = rbm.free_energy(batch).mean() - rbm.free_energy(v_model).mean()
+    torch.testing.assert_close(loss, target.detach())
+    auto = torch.autograd.grad(target, [rbm.weight, rbm.visible_bias, rbm.hidden_bias])
+    for param, expected in zip([rbm.weight, rbm.visible_bias, rbm.hidden_bias], auto, strict=True):
+        torch.testing.assert_close(param.grad, expected)
+
+
+def test_gibbs_sampler_reaches_the_model_distribution():
+    """Long Gibbs chains on a tiny RBM visit visible states with the exact p(v) (Eq. 1.4)."""
+    rbm = tiny_rbm(4, 3, scale=1.0, seed=2).float()
+    v_states = all_states(4)
+    exact = torch.softmax(-rbm.free_energy(v_states), 0)
+    g = torch.Generator().manual_seed(0)
+    start = (torch.rand(20000, 4, generator=g) < 0.5).float()
+    with torch.no_grad():
+        final, _ = rbm.gibbs_chain(start, 30, g)
+    codes = (final * torch.tensor([8.0, 4.0, 2.0, 1.0])).sum(1).long()
+    empirical = torch.bincount(codes, minlength=16).float() / len(codes)
+    assert (empirical - exact).abs().max() < 0.015
+
+
+def test_initialization_follows_the_guide():
+    rbm = RBM(784, 100)
+    mean = torch.linspace(0.0, 1.0, 784)
+    rbm.reset_parameters(visible_mean=mean, generator=torch.Generator().manual_seed(0))
+    assert abs(rbm.weight.std().item() - 0.01) < 0.001
+    assert torch.equal(rbm.hidden_bias, torch.zeros(100))
+    p = mean.clamp(1e-3, 1 - 1e-3)
+    torch.testing.assert_close(torch.sigmoid(rbm.visible_bias), p)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5])
+def test_invalid_sizes(bad):
+    with pytest.raises(ConfigError, match="positive integer"):
+        RBM(784, bad)
