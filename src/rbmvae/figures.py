@@ -170,3 +170,276 @@ def save_training_curves(
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     save_figure(figure, path)
+
+
+# ------------------------------------------------------------------------------------------------
+# VAE figures: the latent manifold, traversals of each code unit, and the scatter of codes
+
+
+def latent_values(value_range: tuple[float, float] = (-3.0, 3.0), n: int = 20) -> torch.Tensor:
+    """``n`` evenly spaced code values from ``value_range[0]`` to ``value_range[1]``."""
+    from .errors import ConfigError
+
+    low, high = (float(v) for v in value_range)
+    if not (np.isfinite(low) and np.isfinite(high) and low < high):
+        raise ConfigError(
+            f"code value range must be two finite numbers LOW < HIGH, got {low} {high}"
+        )
+    if not isinstance(n, int) or n < 2:
+        raise ConfigError(f"need at least 2 values per code unit, got {n}")
+    return torch.linspace(low, high, n)
+
+
+def _decode_grid(vae, codes: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
+    from .errors import ConfigError
+
+    if image_shape[0] * image_shape[1] != vae.n_visible:
+        raise ConfigError(
+            f"image shape {tuple(image_shape)} does not match the model's {vae.n_visible} pixels"
+        )
+    device = vae.decoder_output.weight.device
+    with torch.no_grad():
+        return vae.decode(codes.to(device=device, dtype=vae.decoder_output.weight.dtype))
+
+
+def manifold_array(
+    vae,
+    n: int = 20,
+    value_range: tuple[float, float] = (-3.0, 3.0),
+    image_shape: tuple[int, int] = (28, 28),
+) -> np.ndarray:
+    """The decoded n x n grid of a 2-D code as one (n*H, n*W) array with values in [0, 1].
+
+    Column c shows ``z1 = values[c]`` (left to right, increasing); row r shows
+    ``z2 = values[n - 1 - r]`` (increasing upwards), ``values = latent_values(value_range, n)``.
+    """
+    from .errors import ConfigError
+
+    if vae.n_latent != 2:
+        raise ConfigError(
+            f"the manifold needs a VAE with 2 code units, this one has {vae.n_latent}; "
+            "use the traversal instead"
+        )
+    values = latent_values(value_range, n)
+    z1 = values.repeat(n)
+    z2 = values.flip(0).repeat_interleave(n)
+    images = _decode_grid(vae, torch.stack([z1, z2], dim=1), image_shape)
+    return tile_images(images, image_shape, n_cols=n, pad=0)
+
+
+def _value_ticks(values: torch.Tensor, size: int, max_ticks: int = 7) -> tuple[list, list]:
+    n = values.shape[0]
+    picks = np.unique(np.linspace(0, n - 1, min(n, max_ticks)).round().astype(int))
+    return [size * (i + 0.5) - 0.5 for i in picks], [f"{float(values[i]):.2g}" for i in picks]
+
+
+def save_manifold(
+    vae,
+    path: str | os.PathLike,
+    n: int = 20,
+    value_range: tuple[float, float] = (-3.0, 3.0),
+    image_shape: tuple[int, int] = (28, 28),
+    title: str = "",
+) -> np.ndarray:
+    """Write the latent manifold (:func:`manifold_array`) with axes labelled by the code values."""
+    plt = _matplotlib()
+    array = manifold_array(vae, n, value_range, image_shape)
+    values = latent_values(value_range, n)
+    figure, axis = plt.subplots(figsize=(8, 8))
+    axis.imshow(array, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    positions, labels = _value_ticks(values, image_shape[1])
+    axis.set_xticks(positions)
+    axis.set_xticklabels(labels)
+    positions, labels = _value_ticks(values.flip(0), image_shape[0])
+    axis.set_yticks(positions)
+    axis.set_yticklabels(labels)
+    axis.set_xlabel("z1")
+    axis.set_ylabel("z2")
+    if title:
+        axis.set_title(title, fontsize=10)
+    save_figure(figure, path)
+    return array
+
+
+def traversal_array(
+    vae,
+    steps: int = 13,
+    value_range: tuple[float, float] = (-3.0, 3.0),
+    image_shape: tuple[int, int] = (28, 28),
+) -> np.ndarray:
+    """One row per code unit k, that unit going through ``steps`` values while the others stay 0.
+
+    Returns a (K*H, steps*W) array with values in [0, 1]; the image in row k, column c decodes
+    ``z = values[c] * e_k``, ``values = latent_values(value_range, steps)``.
+    """
+    values = latent_values(value_range, steps)
+    k = vae.n_latent
+    codes = torch.zeros(k, steps, k)
+    codes[torch.arange(k), :, torch.arange(k)] = values
+    images = _decode_grid(vae, codes.reshape(k * steps, k), image_shape)
+    return tile_images(images, image_shape, n_cols=steps, pad=0)
+
+
+def save_traversal(
+    vae,
+    path: str | os.PathLike,
+    steps: int = 13,
+    value_range: tuple[float, float] = (-3.0, 3.0),
+    image_shape: tuple[int, int] = (28, 28),
+    title: str = "",
+) -> np.ndarray:
+    """Write the traversal (:func:`traversal_array`): rows labelled z1..zK, columns by value."""
+    plt = _matplotlib()
+    array = traversal_array(vae, steps, value_range, image_shape)
+    values = latent_values(value_range, steps)
+    k = vae.n_latent
+    figure, axis = plt.subplots(figsize=(0.5 * steps + 1.0, 0.5 * k + 0.9))
+    axis.imshow(array, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    positions, labels = _value_ticks(values, image_shape[1], max_ticks=steps)
+    axis.set_xticks(positions)
+    axis.set_xticklabels(labels, fontsize=8)
+    axis.set_yticks([image_shape[0] * (i + 0.5) - 0.5 for i in range(k)])
+    axis.set_yticklabels([f"z{i + 1}" for i in range(k)], fontsize=8)
+    axis.set_xlabel("value of the varied code unit (the others are 0)")
+    if title:
+        axis.set_title(title, fontsize=10)
+    save_figure(figure, path)
+    return array
+
+
+def latent_coordinates(
+    vae, images: torch.Tensor, batch_size: int = 2000
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Posterior means of ``images`` in at most two dimensions, with the axis names.
+
+    K <= 2: the means themselves (``z1``, ``z2``). K > 2: their projections on the first two
+    principal components (centred, by SVD; each component's sign fixed so that its largest
+    loading is positive), named with the fraction of variance each explains.
+    """
+    device = vae.decoder_output.weight.device
+    dtype = vae.decoder_output.weight.dtype
+    with torch.no_grad():
+        means = torch.cat(
+            [vae.encode(b.to(device=device, dtype=dtype))[0] for b in images.split(batch_size)]
+        )
+    means = means.to("cpu", torch.float64)
+    if vae.n_latent <= 2:
+        return means.numpy(), tuple(f"z{i + 1}" for i in range(vae.n_latent))
+    centred = means - means.mean(0)
+    _, singular, right = torch.linalg.svd(centred, full_matrices=False)
+    components = right[:2]
+    signs = torch.sign(components.gather(1, components.abs().argmax(1, keepdim=True)))
+    components = components * signs
+    explained = singular.pow(2) / singular.pow(2).sum()
+    names = tuple(f"PC{i + 1} ({100 * float(explained[i]):.0f}% of variance)" for i in range(2))
+    return (centred @ components.t()).numpy(), names
+
+
+def latent_scatter(
+    vae,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    path: str | os.PathLike,
+    title: str = "",
+) -> np.ndarray:
+    """Scatter of the posterior means of ``images`` coloured by label; returns the coordinates.
+
+    For a code of more than two units the axes are the first two principal components
+    (:func:`latent_coordinates`); for one unit the label is on the vertical axis.
+    """
+    plt = _matplotlib()
+    coords, names = latent_coordinates(vae, images)
+    labels = to_numpy(labels).astype(int)
+    if coords.shape[1] == 1:
+        coords = np.concatenate([coords, labels[:, None].astype(np.float64)], axis=1)
+        names = (names[0], "label")
+    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    cmap = plt.get_cmap("tab10")
+    for value in np.unique(labels):
+        chosen = labels == value
+        axis.scatter(
+            coords[chosen, 0],
+            coords[chosen, 1],
+            s=3,
+            alpha=0.6,
+            color=cmap(int(value) % 10),
+            label=str(value),
+            rasterized=True,
+        )
+    axis.set_xlabel(names[0])
+    axis.set_ylabel(names[1])
+    axis.legend(
+        title="label", markerscale=4, fontsize=8, loc="center left", bbox_to_anchor=(1, 0.5)
+    )
+    axis.set_title(title or "posterior means of q(z | x)", fontsize=10)
+    save_figure(figure, path)
+    return coords
+
+
+def filters_array(rbm, n: int = 100, image_shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """The first ``n`` hidden units' weight vectors as tiles, each scaled to [0, 1] on its own."""
+    weights = rbm.weight.detach().to("cpu", torch.float32).t()[:n]
+    low = weights.min(1, keepdim=True).values
+    high = weights.max(1, keepdim=True).values
+    scaled = (weights - low) / (high - low).clamp_min(1e-12)
+    return tile_images(scaled, image_shape)
+
+
+def save_filters(
+    rbm,
+    path: str | os.PathLike,
+    n: int = 100,
+    image_shape: tuple[int, int] = (28, 28),
+    title: str = "",
+) -> np.ndarray:
+    """Write the learned filters (weights as image tiles) of an RBM."""
+    plt = _matplotlib()
+    tiled = filters_array(rbm, n, image_shape)
+    figure, axis = plt.subplots(figsize=(5, 5))
+    axis.imshow(tiled, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    axis.axis("off")
+    if title:
+        axis.set_title(title, fontsize=10)
+    save_figure(figure, path)
+    return tiled
+
+
+def save_inpainting_comparison(
+    panels: dict[tuple[str, str], np.ndarray],
+    path: str | os.PathLike,
+    title: str = "",
+) -> None:
+    """A grid of inpainting panels (:func:`inpainting_panel`): one row per model, one column per
+    mask, keyed by ``(row_label, column_label)``; each panel labelled original / masked / inpainted."""
+    plt = _matplotlib()
+    rows = list(dict.fromkeys(key[0] for key in panels))
+    cols = list(dict.fromkeys(key[1] for key in panels))
+    sample = next(iter(panels.values()))
+    aspect = sample.shape[1] / sample.shape[0]
+    figure, axes = plt.subplots(
+        len(rows),
+        len(cols),
+        figsize=(2.3 * aspect * len(cols) + 1, 2.4 * len(rows) + 0.6),
+        squeeze=False,
+    )
+    for i, row in enumerate(rows):
+        for j, col in enumerate(cols):
+            axis = axes[i][j]
+            panel = panels.get((row, col))
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if panel is None:
+                axis.axis("off")
+                continue
+            axis.imshow(panel, interpolation="nearest")
+            height = panel.shape[0] / 3
+            if j == 0:
+                axis.set_yticks([height * (k + 0.5) for k in range(3)])
+                axis.set_yticklabels(["original", "masked", "inpainted"], fontsize=8)
+                axis.set_ylabel(row, fontsize=10)
+            if i == 0:
+                axis.set_title(col, fontsize=10)
+    if title:
+        figure.suptitle(title, fontsize=11)
+    figure.tight_layout()
+    save_figure(figure, path)
