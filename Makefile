@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv demo test lint format clean
+.PHONY: venv system-deps demo test lint format clean
 
 # Create or refresh the virtual environment: torch==2.13.0 first (the CPU wheel these machines
 # have), then the package with its development extras.
@@ -11,6 +11,14 @@ venv:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+
+# Debian's chromium for the browser tests (report.html, explore.html); skipped where apt-get is
+# not available to this user (the browser tests then skip, unless RBMVAE_REQUIRE_BROWSER=1).
+system-deps:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not installed and cannot install it here: browser tests will skip"; fi
 
 demo: venv
 	$(BIN)/rbmvae train rbm --hidden 100 --epochs 5 --out runs/demo/rbm-h100 --force --quiet
@@ -21,7 +29,7 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: venv lint
+test: venv system-deps lint
 	$(BIN)/python -m pytest
 
 format:
