@@ -156,7 +156,7 @@ def test_embedded_sample(sample_data):
     official = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert torch.bincount(sample_data.test_labels).tolist() == official
     assert (
-        0.0 <= float(sample_data.train_images.min()) and float(sample_data.train_images.max()) <= 1
+        float(sample_data.train_images.min()) >= 0.0 and float(sample_data.train_images.max()) <= 1
     )
     assert "CC BY-SA 3.0" in sample_data.provenance
 

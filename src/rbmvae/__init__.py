@@ -23,11 +23,12 @@ from .errors import (  # noqa: E402
 )
 from .inpainting import clamped_gibbs, inpaint, masked_mse  # noqa: E402
 from .masks import half_mask, make_mask, random_mask, square_mask  # noqa: E402
-from .models import RBM  # noqa: E402
+from .models import RBM, VAE  # noqa: E402
 from .training import TrainConfig, fit  # noqa: E402
 
 __all__ = [
     "RBM",
+    "VAE",
     "CheckpointError",
     "ConfigError",
     "DataError",

@@ -18,23 +18,40 @@ from .errors import ConfigError
 def ensure_writable_dir(directory: str | os.PathLike) -> Path:
     """Create ``directory`` if needed and check that files can be written there."""
     directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{directory}: is a file, not a directory; choose another output path")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ConfigError(
-            f"{directory}: cannot create output directory ({error.strerror})"
+            f"{directory}: cannot create output directory ({error.strerror or error}); "
+            "choose another output path"
         ) from None
     if not os.access(directory, os.W_OK):
-        raise ConfigError(f"{directory}: output directory is not writable")
+        raise ConfigError(
+            f"{directory}: output directory is not writable; choose another output path"
+        )
     return directory
+
+
+def _cannot_write(path: Path, error: OSError) -> ConfigError:
+    return ConfigError(
+        f"{path}: cannot write ({error.strerror or error}); the previous file, if any, is "
+        "unchanged: free some space, check permissions or choose another path"
+    )
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, else delete it."""
     path = Path(path)
-    ensure_writable_dir(path.parent if str(path.parent) else ".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    ensure_writable_dir(path.parent)
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory; give a file name")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as error:
+        raise _cannot_write(path, error) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -42,9 +59,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
+    except BaseException as error:
+        with contextlib.suppress(OSError):
             tmp_path.unlink()
+        if isinstance(error, OSError):
+            raise _cannot_write(path, error) from None
         raise
 
 

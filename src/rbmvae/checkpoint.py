@@ -25,7 +25,7 @@ from torch import nn
 
 from . import __version__
 from .atomic import ensure_writable_dir, write_bytes, write_text
-from .errors import CheckpointError
+from .errors import CheckpointError, RbmvaeError
 from .models import MODEL_KINDS, build_model
 
 FORMAT_NAME = "rbmvae-checkpoint"
@@ -33,6 +33,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
 STATE_FILE = "training_state.safetensors"
+PENDING_KEY = "pending_update"
 
 
 def _cpu_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -46,7 +47,6 @@ def save_model(
     directory = ensure_writable_dir(directory)
     tensors = _cpu_tensors(model.state_dict())
     blob = save_safetensors(tensors)
-    write_bytes(directory / WEIGHTS_FILE, blob)
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -58,15 +58,41 @@ def save_model(
         "torch_version": torch.__version__,
         **(metadata or {}),
     }
-    write_text(directory / META_FILE, json.dumps(meta, indent=2, sort_keys=False) + "\n")
+    # Two files cannot be replaced in one step. So that a crash between the two renames never
+    # leaves weights that model.json does not vouch for, the current description first gets the
+    # new one as "pending_update"; the loader accepts whichever of the two the weights match.
+    current = _metadata_on_disk(directory)
+    if current is not None:
+        write_text(directory / META_FILE, _dumps({**current, PENDING_KEY: meta}))
+    write_bytes(directory / WEIGHTS_FILE, blob)
+    write_text(directory / META_FILE, _dumps(meta))
     return directory
+
+
+def _dumps(meta: dict) -> str:
+    return json.dumps(meta, indent=2, sort_keys=False) + "\n"
+
+
+def _metadata_on_disk(directory: Path) -> dict | None:
+    """The description that matches the weights now in ``directory``, if there is a valid one."""
+    try:
+        meta = _read_metadata_raw(directory)
+        _, blob = _load_tensors(directory / WEIGHTS_FILE, "weights file")
+        return _resolve_pending(meta, hashlib.sha256(blob).hexdigest(), directory / META_FILE)
+    except CheckpointError:
+        return None
 
 
 def read_metadata(directory: str | os.PathLike) -> dict:
     """The checked JSON description of the checkpoint in ``directory``."""
-    directory = Path(directory)
+    meta = _read_metadata_raw(Path(directory))
+    meta.pop(PENDING_KEY, None)
+    return meta
+
+
+def _read_metadata_raw(directory: Path) -> dict:
     if not directory.is_dir():
-        raise CheckpointError(f"{directory}: model directory not found")
+        raise CheckpointError(f"{directory}: model directory not found; check the --model path")
     path = directory / META_FILE
     if not path.is_file():
         raise CheckpointError(
@@ -75,12 +101,22 @@ def read_metadata(directory: str | os.PathLike) -> dict:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{path}: not valid JSON ({error})") from None
+        raise CheckpointError(
+            f"{path}: not valid JSON ({error}); restore the file or retrain"
+        ) from None
+    return _check_metadata(meta, path)
+
+
+def _check_metadata(meta: object, path: Path) -> dict:
+    """``meta`` if it is a checkpoint description this version can read, else CheckpointError."""
     if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{path}: not an rbmvae checkpoint description")
+        raise CheckpointError(
+            f"{path}: not an rbmvae checkpoint description; point --model at a directory "
+            "written by rbmvae train"
+        )
     version = meta.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise CheckpointError(f"{path}: invalid format_version {version!r}")
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{path}: invalid format_version {version!r}; restore the file")
     if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: format version {version} is newer than this rbmvae reads "
@@ -89,31 +125,55 @@ def read_metadata(directory: str | os.PathLike) -> dict:
     if meta.get("kind") not in MODEL_KINDS:
         raise CheckpointError(
             f"{path}: unknown model kind {meta.get('kind')!r} "
-            f"(known: {', '.join(sorted(MODEL_KINDS))})"
+            f"(known: {', '.join(sorted(MODEL_KINDS))}); upgrade rbmvae or check the file"
         )
     if not isinstance(meta.get("config"), dict):
-        raise CheckpointError(f"{path}: missing model configuration")
+        raise CheckpointError(f"{path}: missing model configuration; restore the file")
     return meta
+
+
+def _resolve_pending(meta: dict, digest: str, path: Path) -> dict:
+    """The description that vouches for weights with SHA-256 ``digest`` (see :func:`save_model`)."""
+    pending = meta.pop(PENDING_KEY, None)
+    if meta.get("weights_sha256") in (None, digest):
+        return meta
+    if isinstance(pending, dict) and pending.get("weights_sha256") == digest:
+        pending = _check_metadata(pending, path)
+        pending.pop(PENDING_KEY, None)
+        return pending
+    raise CheckpointError(
+        f"{path.parent / WEIGHTS_FILE}: contents do not match the SHA-256 in {META_FILE} "
+        "(edited or replaced); retrain or restore the file"
+    )
 
 
 def _load_tensors(path: Path, what: str) -> tuple[dict[str, torch.Tensor], bytes]:
     if not path.is_file():
-        raise CheckpointError(f"{path}: missing {what}")
+        raise CheckpointError(f"{path}: missing {what}; retrain or restore the file")
     blob = path.read_bytes()
     try:
         return load_safetensors(blob), blob
     except (SafetensorError, ValueError, RuntimeError) as error:
-        raise CheckpointError(f"{path}: truncated or corrupt ({error})") from None
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(
+            f"{path}: truncated or corrupt ({reason}); retrain or restore the file"
+        ) from None
 
 
 def load_state_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
     """Copy ``tensors`` into ``model``, refusing missing, extra or wrongly shaped tensors."""
+    _check_tensors(model, tensors, source)
+    model.load_state_dict(tensors)
+
+
+def _check_tensors(model: nn.Module, tensors: dict[str, torch.Tensor], source: Path) -> None:
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     extra = sorted(set(tensors) - set(expected))
     if missing or extra:
         raise CheckpointError(
-            f"{source}: tensors do not match a {model.kind} model (missing {missing}, extra {extra})"
+            f"{source}: tensors do not match a {model.kind} model (missing {missing}, "
+            f"extra {extra}); retrain or restore the files"
         )
     for name, tensor in tensors.items():
         if (
@@ -122,9 +182,9 @@ def load_state_into(model: nn.Module, tensors: dict[str, torch.Tensor], source: 
         ):
             raise CheckpointError(
                 f"{source}: tensor {name!r} has shape {tuple(tensor.shape)} {tensor.dtype}, "
-                f"expected {tuple(expected[name].shape)} {expected[name].dtype}"
+                f"expected {tuple(expected[name].shape)} {expected[name].dtype}; the files do "
+                "not belong together: retrain or restore them"
             )
-    model.load_state_dict(tensors)
 
 
 def load_model(
@@ -137,21 +197,50 @@ def load_model(
     ``kind`` (``"rbm"``, ``"vae"``) refuses a checkpoint of another kind with a clear message.
     """
     directory = Path(directory)
-    meta = read_metadata(directory)
-    if kind is not None and meta["kind"] != kind:
-        raise CheckpointError(f"{directory}: holds a {meta['kind']} model, not a {kind} model")
+    meta = _read_metadata_raw(directory)
     tensors, blob = _load_tensors(directory / WEIGHTS_FILE, "weights file")
-    digest = meta.get("weights_sha256")
-    if digest is not None and hashlib.sha256(blob).hexdigest() != digest:
+    meta = _resolve_pending(meta, hashlib.sha256(blob).hexdigest(), directory / META_FILE)
+    if kind is not None and meta["kind"] != kind:
         raise CheckpointError(
-            f"{directory / WEIGHTS_FILE}: contents do not match the SHA-256 in {META_FILE} "
-            "(edited or replaced); retrain or restore the file"
+            f"{directory}: holds a {meta['kind']} model, not a {kind} model; "
+            f"give the directory of a {kind} model"
         )
-    model = build_model(meta["kind"], meta["config"])
-    load_state_into(model, tensors, directory / WEIGHTS_FILE)
+    source = directory / WEIGHTS_FILE
+    with torch.device("meta"):  # check the shapes before allocating what model.json asks for
+        _check_tensors(_build(meta, directory / META_FILE), tensors, source)
+    model = _build(meta, directory / META_FILE)
+    load_state_into(model, tensors, source)
     model.to(device)
     model.eval()
     return model, meta
+
+
+def _build(meta: dict, path: Path) -> nn.Module:
+    try:
+        return build_model(meta["kind"], meta["config"])
+    except RbmvaeError as error:
+        raise CheckpointError(f"{path}: {error}; restore the file or retrain") from None
+
+
+def _tensor_digest(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of ``tensors`` (CPU, contiguous)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name]
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+_STATE_INFO_TYPES = {
+    "kind": str,
+    "model_config": dict,
+    "train_config": dict,
+    "epoch": int,
+    "step": int,
+    "optimizer": dict,
+    "history": list,
+}
 
 
 def save_training_state(
@@ -159,18 +248,39 @@ def save_training_state(
 ) -> None:
     """Write the resumable training state (tensors plus JSON ``info``) as one atomic file."""
     directory = ensure_writable_dir(directory)
-    blob = save_safetensors(_cpu_tensors(tensors), metadata={"info": json.dumps(info)})
-    write_bytes(directory / STATE_FILE, blob)
+    tensors = _cpu_tensors(tensors)
+    metadata = {"info": json.dumps(info), "sha256": _tensor_digest(tensors)}
+    write_bytes(directory / STATE_FILE, save_safetensors(tensors, metadata=metadata))
 
 
 def load_training_state(directory: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict]:
-    """Read what :func:`save_training_state` wrote; returns ``(tensors, info)``."""
+    """Read what :func:`save_training_state` wrote; returns ``(tensors, info)``.
+
+    The tensors must match the SHA-256 stored beside them, and ``info`` must hold the loop
+    position, settings and optimizer state, else :class:`CheckpointError`.
+    """
     path = Path(directory) / STATE_FILE
     tensors, blob = _load_tensors(path, "training state (nothing to resume)")
+    fix = "start over with --force instead of --resume"
     try:
         header_len = int.from_bytes(blob[:8], "little")
-        header = json.loads(blob[8 : 8 + header_len])
-        info = json.loads(header["__metadata__"]["info"])
-    except (KeyError, ValueError, TypeError) as error:
-        raise CheckpointError(f"{path}: training state has no valid metadata ({error})") from None
+        metadata = json.loads(blob[8 : 8 + header_len])["__metadata__"]
+        info = json.loads(metadata["info"])
+        stored_digest = metadata.get("sha256")
+    except (KeyError, ValueError, TypeError, AttributeError) as error:
+        raise CheckpointError(
+            f"{path}: training state has no valid metadata ({error}); {fix}"
+        ) from None
+    if stored_digest is not None and stored_digest != _tensor_digest(tensors):
+        raise CheckpointError(
+            f"{path}: tensors do not match their SHA-256 (edited or corrupt); {fix}"
+        )
+    wrong = [
+        key
+        for key, kind in _STATE_INFO_TYPES.items()
+        if not isinstance(info, dict) or not isinstance(info.get(key), kind)
+    ]
+    if wrong or "generator" not in tensors:
+        missing = ", ".join(wrong or ["generator"])
+        raise CheckpointError(f"{path}: training state lacks valid {missing}; {fix}")
     return tensors, info

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -66,7 +67,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, with errors on one line and exit status 2."""
 
     def error(self, message: str):  # noqa: D401
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        command = self.prog.split(" ", 1)[1] + ": " if " " in self.prog else ""
+        self.exit(2, f"rbmvae: error: {command}{message} (see {self.prog} --help)\n")
 
 
 def _add_data_options(
@@ -74,11 +76,13 @@ def _add_data_options(
 ) -> None:
     from .data import DATASET_NAMES
 
+    fallback = default or "the model's data set"
     parser.add_argument(
         "--dataset",
-        default=default,
+        default=None,
         metavar="NAME",
-        help=f"data set: {', '.join(DATASET_NAMES)} (default: {default})",
+        help=f"data set: {', '.join(DATASET_NAMES)} (default: {fallback}; "
+        "with only --data-dir, the files in that directory)",
     )
     parser.add_argument(
         "--data-dir",
@@ -166,7 +170,7 @@ def _prepare_out(args, default: str) -> Path:
 
     out = Path(args.out or default)
     if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: exists and is not a directory")
+        raise ConfigError(f"{out}: exists and is not a directory; choose another --out")
     has_model = (out / META_FILE).exists() or (out / STATE_FILE).exists()
     if has_model and not (args.resume or args.force):
         raise ConfigError(
@@ -174,7 +178,10 @@ def _prepare_out(args, default: str) -> Path:
             "or another --out"
         )
     if args.resume and not (out / STATE_FILE).exists():
-        raise ConfigError(f"{out}: nothing to resume (no {STATE_FILE})")
+        raise ConfigError(
+            f"{out}: nothing to resume (no {STATE_FILE}); train without --resume (--force to "
+            "overwrite what is there)"
+        )
     return ensure_writable_dir(out)
 
 
@@ -234,6 +241,20 @@ def cmd_train_rbm(args) -> int:
     )
 
 
+def cmd_train_vae(args) -> int:
+    from functools import partial
+
+    from .models import VAE
+
+    return _train(
+        args,
+        partial(VAE, n_hidden=args.hidden, n_latent=args.latent),
+        "vae",
+        f"runs/vae-z{args.latent}",
+        {},
+    )
+
+
 def _load(args):
     from .checkpoint import load_model
     from .devices import resolve_device
@@ -245,14 +266,24 @@ def _load(args):
 def _data_for(args, meta: dict):
     from .data import load_dataset
 
-    name = args.dataset or meta.get("dataset", {}).get("name", "mnist-sample")
-    if name.startswith("dir:"):
+    trained_on = meta.get("dataset", {}).get("name", "mnist-sample")
+    name = args.dataset or (None if args.data_dir is not None else trained_on)
+    if name is not None and name.startswith("dir:"):
         if args.data_dir is None:
             raise ConfigError(
                 f"the model was trained on {name}; give its directory with --data-dir"
             )
         name = None
-    return load_dataset(name, args.data_dir)
+    data = load_dataset(name, args.data_dir)
+    n_visible = meta.get("config", {}).get("n_visible")
+    if n_visible is not None and n_visible != data.n_pixels:
+        height, width = data.image_shape
+        raise ConfigError(
+            f"{args.model}: the model takes {n_visible} pixels but {data.name} has {height}x{width}"
+            f" = {data.n_pixels}; give the data it was trained on ({trained_on}) with --dataset "
+            "or --data-dir"
+        )
+    return data
 
 
 def cmd_inpaint(args) -> int:
@@ -315,9 +346,168 @@ def cmd_sample(args) -> int:
         images = model.sample(args.n, steps=args.steps, generator=generator)
     else:
         images = model.sample(args.n, generator=generator)
-    shape = tuple(meta.get("dataset", {}).get("image_shape", (28, 28)))
+    shape = _image_shape(meta)
     save_image_grid(images, args.out, shape, title=f"{model.kind} samples")
     print(f"{args.n} samples -> {args.out}")
+    return 0
+
+
+def _load_vae(args, command: str):
+    """The VAE in ``--model``; any other kind is refused with a one-line error."""
+    model, meta = _load(args)
+    if model.kind != "vae":
+        raise ConfigError(
+            f"{args.model}: holds a {model.kind} model; {command} needs a VAE "
+            "(train one with `rbmvae train vae`)"
+        )
+    return model, meta
+
+
+def _image_shape(meta: dict) -> tuple[int, int]:
+    """The training images' (height, width); square, or one row, when the checkpoint lacks it."""
+    n_visible = int(meta.get("config", {}).get("n_visible", 784))
+    shape = meta.get("dataset", {}).get("image_shape")
+    if isinstance(shape, list) and len(shape) == 2 and shape[0] * shape[1] == n_visible:
+        return int(shape[0]), int(shape[1])
+    side = math.isqrt(n_visible)
+    return (side, side) if side * side == n_visible else (1, n_visible)
+
+
+def cmd_manifold(args) -> int:
+    from .figures import save_manifold
+
+    model, meta = _load_vae(args, "manifold")
+    if model.n_latent != 2:
+        raise ConfigError(
+            f"{args.model}: the manifold needs a VAE with 2 latent units, this one has "
+            f"{model.n_latent}; use `rbmvae traverse --model {args.model}` instead"
+        )
+    title = f"vae {meta['config']}: decoder over a {args.n} x {args.n} grid of z"
+    save_manifold(model, args.out, args.n, tuple(args.range), _image_shape(meta), title=title)
+    print(
+        f"{args.n} x {args.n} manifold over z in [{args.range[0]:g}, {args.range[1]:g}]^2 -> {args.out}"
+    )
+    return 0
+
+
+def cmd_traverse(args) -> int:
+    from .figures import save_traversal
+
+    model, meta = _load_vae(args, "traverse")
+    title = f"vae {meta['config']}: one code unit varied per row"
+    save_traversal(model, args.out, args.steps, tuple(args.range), _image_shape(meta), title=title)
+    print(
+        f"{model.n_latent} code units x {args.steps} values in "
+        f"[{args.range[0]:g}, {args.range[1]:g}] -> {args.out}"
+    )
+    return 0
+
+
+def cmd_latents(args) -> int:
+    from .figures import latent_scatter
+
+    model, meta = _load_vae(args, "latents")
+    data = _data_for(args, meta)
+    n = data.test_images.shape[0] if args.n is None else args.n
+    if n > data.test_images.shape[0]:
+        raise ConfigError(f"--n {n} exceeds the {data.test_images.shape[0]} test images")
+    title = f"vae {meta['config']}: posterior means of {n} test images"
+    latent_scatter(model, data.test_images[:n], data.test_labels[:n], args.out, title=title)
+    print(f"latent means of {n} test images -> {args.out}")
+    return 0
+
+
+def _add_range_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--range",
+        nargs=2,
+        type=float,
+        default=(-3.0, 3.0),
+        metavar=("LOW", "HIGH"),
+        help="code values from LOW to HIGH (default: -3 3)",
+    )
+
+
+def fraction_list(text: str) -> tuple[float, ...]:
+    """Comma-separated missing fractions in [0, 1), or ``none`` for no inpainting."""
+    if text.strip().lower() in ("", "none"):
+        return ()
+    values = []
+    for item in text.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{item!r} is not a fraction; give e.g. 0.2,0.5,0.8 or none"
+            ) from None
+        if not 0 <= value < 1:
+            raise argparse.ArgumentTypeError(f"missing fraction {value} is outside [0, 1)")
+        values.append(value)
+    return tuple(values)
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def cmd_evaluate(args) -> int:
+    from .atomic import write_text
+    from .evaluation import evaluate, format_report
+
+    if args.model is None and not args.baselines:
+        raise ConfigError(
+            "give --model DIR to evaluate a model, or --baselines for the baseline rows alone"
+        )
+    if args.model is None:
+        from .data import load_dataset
+        from .devices import resolve_device
+
+        device = resolve_device(args.device)
+        name = args.dataset or (None if args.data_dir is not None else "mnist-sample")
+        model, data = None, load_dataset(name, args.data_dir)
+    else:
+        model, meta = _load(args)
+        data = _data_for(args, meta)
+        device = next(model.parameters()).device
+    report = evaluate(
+        model,
+        data,
+        model_dir=None if args.model is None else str(args.model),
+        ais_runs=args.ais_runs,
+        ais_betas=args.ais_betas,
+        iwae_k=args.iwae_k,
+        fractions=args.inpaint,
+        n=args.n,
+        ll_n=args.ll_n,
+        steps=args.steps,
+        seed=args.seed,
+        k_neighbours=args.k_neighbours,
+        baselines=args.baselines or not args.no_baselines,
+        device=device,
+    )
+    text = json.dumps(report, indent=2)
+    if args.model is not None:
+        write_text(Path(args.model) / "evaluation.json", text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print(format_report(report))
+        if args.model is not None:
+            print(f"results -> {Path(args.model) / 'evaluation.json'}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    from .explore import describe, write_explorer
+
+    info = write_explorer(args.run, args.out, n_digits=args.digits)
+    print(f"explorer: {describe(info)} -> {args.out}")
     return 0
 
 
@@ -337,7 +527,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands = data.add_subparsers(dest="data_command", metavar="ACTION", parser_class=Parser)
     data_commands.required = True
     info = data_commands.add_parser("info", help="counts and shapes of a data set")
-    info.add_argument("name", nargs="?", default="mnist-sample", metavar="DATASET")
+    info.add_argument("name", nargs="?", default=None, metavar="DATASET")
     info.add_argument("--data-dir", metavar="DIR")
     info.set_defaults(func=cmd_data_info)
     download = data_commands.add_parser("download", help="download and verify a data set")
@@ -356,6 +546,15 @@ def build_parser() -> argparse.ArgumentParser:
     rbm.add_argument("--k", type=positive_int, default=1, help="Gibbs steps per update (default 1)")
     _add_training_options(rbm, "rbm")
     rbm.set_defaults(func=cmd_train_rbm)
+    vae = train_commands.add_parser(
+        "vae", help="train a variational autoencoder (Bernoulli decoder) with Adam"
+    )
+    vae.add_argument("--latent", type=positive_int, default=2, help="code units z (default 2)")
+    vae.add_argument(
+        "--hidden", type=positive_int, default=256, help="hidden units per MLP (default 256)"
+    )
+    _add_training_options(vae, "vae")
+    vae.set_defaults(func=cmd_train_vae)
 
     inpaint = commands.add_parser("inpaint", help="fill in missing pixels of test images")
     inpaint.add_argument("--model", required=True, metavar="DIR")
@@ -392,6 +591,112 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--seed", type=int, default=0)
     _add_device_option(sample)
     sample.set_defaults(func=cmd_sample)
+
+    manifold = commands.add_parser(
+        "manifold", help="VAE with 2 code units: decoded images over a grid of z"
+    )
+    manifold.add_argument("--model", required=True, metavar="DIR")
+    _add_range_option(manifold)
+    manifold.add_argument("--n", type=positive_int, default=20, help="grid side (default 20)")
+    manifold.add_argument("--out", default="manifold.png", metavar="PNG")
+    _add_device_option(manifold)
+    manifold.set_defaults(func=cmd_manifold)
+
+    traverse = commands.add_parser(
+        "traverse", help="VAE: vary each code unit in turn, the others at 0"
+    )
+    traverse.add_argument("--model", required=True, metavar="DIR")
+    _add_range_option(traverse)
+    traverse.add_argument(
+        "--steps", type=positive_int, default=13, help="values per code unit (default 13)"
+    )
+    traverse.add_argument("--out", default="traversal.png", metavar="PNG")
+    _add_device_option(traverse)
+    traverse.set_defaults(func=cmd_traverse)
+
+    latents = commands.add_parser(
+        "latents", help="VAE: scatter of the test images' codes coloured by label"
+    )
+    latents.add_argument("--model", required=True, metavar="DIR")
+    latents.add_argument(
+        "--n", type=positive_int, default=None, help="test images (default: all of them)"
+    )
+    latents.add_argument("--out", default="latents.png", metavar="PNG")
+    _add_data_options(latents, default=None)
+    _add_device_option(latents)
+    latents.set_defaults(func=cmd_latents)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="test log-likelihood and inpainting quality, against baselines"
+    )
+    evaluate.add_argument("--model", metavar="DIR", help="model directory to evaluate")
+    evaluate.add_argument(
+        "--baselines",
+        action="store_true",
+        help="without --model: only the baseline rows (zero, training-mean and k-NN fill)",
+    )
+    evaluate.add_argument(
+        "--no-baselines", action="store_true", help="with --model: leave the baseline rows out"
+    )
+    evaluate.add_argument(
+        "--ais-runs",
+        type=nonnegative_int,
+        default=100,
+        help="RBM: AIS runs, done as one batch (default 100; 0 skips AIS)",
+    )
+    evaluate.add_argument(
+        "--ais-betas",
+        type=positive_int,
+        default=14500,
+        help="RBM: AIS intermediate distributions, spaced as in SM08 (default 14500)",
+    )
+    evaluate.add_argument(
+        "--iwae-k", type=positive_int, default=5000, help="VAE: importance samples (default 5000)"
+    )
+    evaluate.add_argument(
+        "--ll-n",
+        type=positive_int,
+        default=None,
+        help="test images for the log-likelihood (default: all for an RBM, 1000 for a VAE)",
+    )
+    evaluate.add_argument(
+        "--inpaint",
+        type=fraction_list,
+        default=(0.2, 0.5, 0.8),
+        metavar="F,F,...",
+        help="missing fractions to inpaint (default 0.2,0.5,0.8; none skips inpainting)",
+    )
+    evaluate.add_argument(
+        "--n", type=positive_int, default=1000, help="test images to inpaint (default 1000)"
+    )
+    evaluate.add_argument(
+        "--steps",
+        type=positive_int,
+        default=200,
+        help="sampler sweeps (default 200; the last half are averaged)",
+    )
+    evaluate.add_argument(
+        "--k-neighbours", type=positive_int, default=10, help="k of the k-NN baseline (default 10)"
+    )
+    evaluate.add_argument(
+        "--seed", type=int, default=0, help="binarization, masks and samplers (default 0)"
+    )
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_data_options(evaluate, default=None)
+    _add_device_option(evaluate)
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    explore = commands.add_parser(
+        "explore", help="an offline HTML page that runs a run's models in the browser"
+    )
+    explore.add_argument(
+        "--run", required=True, metavar="DIR", help="run directory (models under DIR/models)"
+    )
+    explore.add_argument("--out", default="explore.html", metavar="HTML")
+    explore.add_argument(
+        "--digits", type=positive_int, default=30, help="test digits to inpaint (default 30)"
+    )
+    explore.set_defaults(func=cmd_explore)
     return parser
 
 
@@ -404,7 +709,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rbmvae: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("rbmvae: interrupted", file=sys.stderr)
+        print(
+            "rbmvae: interrupted; files already written are complete "
+            "(an interrupted training run continues with the same command and --resume)",
+            file=sys.stderr,
+        )
         return 130
 
 

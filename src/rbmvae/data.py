@@ -16,6 +16,7 @@ Data sets by name (see :func:`load_dataset`):
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import struct
 import zlib
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .atomic import atomic_path
 from .errors import ConfigError, DataError
 
 STANDARD_FILES = {
@@ -91,6 +93,7 @@ DATASET_NAMES = (SAMPLE_NAME, *REMOTE_DATASETS)
 _IDX_DTYPES = {0x08: np.uint8}
 # deflate cannot expand data by more than about 1032:1; a header that claims more is a lie.
 _MAX_GZIP_RATIO = 1100
+_READ_CHUNK = 1 << 20
 
 
 @dataclass
@@ -144,8 +147,12 @@ class Dataset:
 # IDX files
 
 
+def _bad_idx(path: Path, what: str) -> DataError:
+    return DataError(f"{path}: {what}; replace it with a valid copy (delete it and fetch it again)")
+
+
 def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.ndarray:
-    """Read an IDX file (raw or ``.gz``) into a NumPy array, validating it first.
+    """Read an IDX file (raw or gzip-compressed, told apart by content) into a NumPy array.
 
     The magic number (two zero bytes, the type code ``0x08`` for unsigned bytes, the number of
     dimensions), the dimensions and the payload size are checked before any large allocation; a
@@ -154,54 +161,70 @@ def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.nd
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    file_size = path.stat().st_size
-    compressed = path.suffix == ".gz"
+        raise DataError(f"{path}: file not found; check the path or fetch the file again")
     try:
+        file_size = path.stat().st_size
+        with open(path, "rb") as probe:
+            compressed = probe.read(2) == b"\x1f\x8b"  # gzip magic, whatever the name
         opener = gzip.open if compressed else open
         with opener(path, "rb") as stream:
             header = stream.read(4)
             if len(header) < 4:
-                raise DataError(f"{path}: truncated IDX file (no complete header)")
+                raise _bad_idx(path, "truncated IDX file (no complete header)")
             zero1, zero2, type_code, ndim = header
             if zero1 != 0 or zero2 != 0:
-                raise DataError(
-                    f"{path}: wrong magic number 0x{header.hex()} (not an IDX file; "
-                    "expected 0x0000080N)"
+                raise _bad_idx(
+                    path,
+                    f"wrong magic number 0x{header.hex()} (not an IDX file; expected 0x0000080N)",
                 )
             if type_code not in _IDX_DTYPES:
-                raise DataError(
-                    f"{path}: unsupported IDX element type 0x{type_code:02x} "
-                    "(only 0x08, unsigned byte, is supported)"
+                raise _bad_idx(
+                    path,
+                    f"unsupported IDX element type 0x{type_code:02x} "
+                    "(only 0x08, unsigned byte, is supported)",
                 )
             if ndim == 0 or (expected_ndim is not None and ndim != expected_ndim):
                 want = expected_ndim if expected_ndim is not None else "at least 1"
-                raise DataError(f"{path}: wrong number of dimensions {ndim} (expected {want})")
+                raise _bad_idx(
+                    path,
+                    f"wrong number of dimensions {ndim} (expected {want}): image files have 3, "
+                    "label files 1; is the file under the right name?",
+                )
             dim_bytes = stream.read(4 * ndim)
             if len(dim_bytes) < 4 * ndim:
-                raise DataError(f"{path}: truncated IDX file (incomplete dimension header)")
+                raise _bad_idx(path, "truncated IDX file (incomplete dimension header)")
             dims = struct.unpack(f">{ndim}I", dim_bytes)
-            payload = int(np.prod(dims, dtype=np.int64))
+            payload = math.prod(dims)  # a Python int: no overflow from a lying header
             if any(d == 0 for d in dims[1:]):
-                raise DataError(f"{path}: wrong dimensions {dims} (a zero-sized axis)")
+                raise _bad_idx(path, f"wrong dimensions {dims} (a zero-sized axis)")
             capacity = file_size * _MAX_GZIP_RATIO if compressed else file_size - 4 - 4 * ndim
             if payload > capacity:
-                raise DataError(
-                    f"{path}: header claims dimensions {dims} ({payload:,} bytes) but the file "
-                    f"is only {file_size:,} bytes: truncated or corrupt"
+                raise _bad_idx(
+                    path,
+                    f"header claims dimensions {dims} ({payload:,} bytes) but the file is only "
+                    f"{file_size:,} bytes: truncated or corrupt",
                 )
-            data = stream.read(payload)
+            # read in bounded chunks, so memory follows the data actually present, not the header
+            chunks, remaining = [], payload
+            while remaining > 0:
+                chunk = stream.read(min(remaining, _READ_CHUNK))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                remaining -= len(chunk)
+            data = b"".join(chunks)
             if len(data) < payload:
-                raise DataError(
-                    f"{path}: truncated IDX file ({len(data):,} of {payload:,} data bytes)"
+                raise _bad_idx(
+                    path, f"truncated IDX file ({len(data):,} of {payload:,} data bytes)"
                 )
             if stream.read(1):
-                raise DataError(f"{path}: trailing bytes after the {payload:,} data bytes")
+                raise _bad_idx(path, f"trailing bytes after the {payload:,} data bytes")
     except DataError:
         raise
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
-        reason = str(error).strip() or type(error).__name__
-        raise DataError(f"{path}: unreadable ({reason}); delete it and fetch it again") from None
+        lines = str(error).strip().splitlines()
+        reason = lines[0] if lines else type(error).__name__
+        raise _bad_idx(path, f"unreadable ({reason})") from None
     return np.frombuffer(data, dtype=_IDX_DTYPES[type_code]).reshape(dims)
 
 
@@ -210,11 +233,12 @@ def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(tmp, "wb") as stream:
-        stream.write(header + array.tobytes())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
+        if path.suffix == ".gz":  # the final name and no time stamp in the header: reproducible
+            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as stream:
+                stream.write(header + array.tobytes())
+        else:
+            raw.write(header + array.tobytes())
 
 
 def _find_file(directory: Path, stem: str) -> Path | None:
@@ -234,14 +258,14 @@ def read_idx_directory(directory: str | os.PathLike, name: str | None = None) ->
     """Read the four standard files from ``directory`` into a :class:`Dataset`."""
     directory = Path(directory)
     if not directory.is_dir():
-        raise DataError(f"{directory}: data directory not found")
+        raise DataError(f"{directory}: data directory not found; check the --data-dir path")
     paths = {}
     for key, stem in STANDARD_FILES.items():
         found = _find_file(directory, stem)
         if found is None:
             raise DataError(
-                f"{directory}: missing {stem}[.gz] (a data directory needs the four standard "
-                f"files: {', '.join(STANDARD_FILES.values())})"
+                f"{directory}: missing {stem}[.gz]; put the four standard files there "
+                f"({', '.join(STANDARD_FILES.values())}, each raw or .gz)"
             )
         paths[key] = found
     arrays = {
@@ -254,15 +278,16 @@ def read_idx_directory(directory: str | os.PathLike, name: str | None = None) ->
         if n_images != n_labels:
             raise DataError(
                 f"{paths[split + '_labels']}: {n_labels:,} labels for {n_images:,} images in "
-                f"{paths[split + '_images'].name}"
+                f"{paths[split + '_images'].name}; the two files must come from the same set"
             )
         if n_images == 0:
-            raise DataError(f"{paths[split + '_images']}: holds no images")
+            raise DataError(f"{paths[split + '_images']}: holds no images; give a non-empty file")
     shape = tuple(arrays["train_images"].shape[1:])
     if tuple(arrays["test_images"].shape[1:]) != shape:
         raise DataError(
             f"{paths['test_images']}: images are {arrays['test_images'].shape[1:]} but the "
-            f"training images are {shape}; both splits need the same size"
+            f"training images are {shape}; both splits need the same size (any size is "
+            "accepted when they agree)"
         )
 
     def images(a: np.ndarray) -> torch.Tensor:
@@ -314,7 +339,8 @@ def fetch_files(
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DataError(
-            f"{directory}: cannot create the data directory ({error.strerror})"
+            f"{directory}: cannot create the data directory ({error.strerror}); "
+            "choose another --data-dir"
         ) from None
     found = {}
     for key, stem in STANDARD_FILES.items():
@@ -334,12 +360,21 @@ def fetch_files(
                 )
                 break
             except ValueError as error:  # pooch's hash mismatch
-                failures.append(f"{url}: hash mismatch, refused ({str(error).splitlines()[0]})")
+                failures.append(f"{url}: hash mismatch, refused ({_first_line(error)})")
             except Exception as error:  # network errors from requests/urllib
-                failures.append(f"{url}: {type(error).__name__}: {str(error).splitlines()[0]}")
+                failures.append(f"{url}: {type(error).__name__}: {_first_line(error)}")
         else:
-            raise DataError(f"{fname}: download failed from every mirror; " + "; ".join(failures))
+            raise DataError(
+                f"{fname}: download failed from every mirror, nothing kept; "
+                + "; ".join(failures)
+                + f"; check the connection and retry, or put the verified file in {directory}"
+            )
     return found
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _sample_directory() -> Path:
@@ -350,11 +385,18 @@ def resolve_dataset_dir(
     name: str | None, data_dir: str | os.PathLike | None = None, download: bool = True
 ) -> Path:
     """The directory that holds the four files of data set ``name``, downloading if needed."""
+    if name is None and data_dir is None:
+        name = SAMPLE_NAME
     if name in (None, "dir"):
         if data_dir is None:
-            raise ConfigError("no data set named and no --data-dir given")
+            raise ConfigError("no data set named and no --data-dir given; give one of them")
         return Path(data_dir)
     if name == SAMPLE_NAME:
+        if data_dir is not None:
+            raise ConfigError(
+                f"{SAMPLE_NAME} is embedded in the package and takes no --data-dir; "
+                "drop --data-dir, or drop --dataset to read the directory"
+            )
         return _sample_directory()
     if name not in REMOTE_DATASETS:
         if Path(name).is_dir():
@@ -378,16 +420,21 @@ def resolve_dataset_dir(
 
 
 def load_dataset(
-    name: str | None = SAMPLE_NAME,
+    name: str | None = None,
     data_dir: str | os.PathLike | None = None,
     download: bool = True,
 ) -> Dataset:
     """Load a data set by name (``mnist-sample``, ``mnist``, ``fashion-mnist``) or from a directory.
 
+    With no name, ``data_dir`` is read as a directory of the four standard files; with neither,
+    the embedded ``mnist-sample`` is loaded.
+
     >>> data = load_dataset("mnist-sample")
     >>> data.train_images.shape
     torch.Size([5000, 784])
     """
+    if name is None and data_dir is None:
+        name = SAMPLE_NAME
     directory = resolve_dataset_dir(name, data_dir, download=download)
     label = name if name not in (None, "dir") else None
     dataset = read_idx_directory(directory, name=label)

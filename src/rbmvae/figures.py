@@ -230,7 +230,10 @@ def manifold_array(
 def _value_ticks(values: torch.Tensor, size: int, max_ticks: int = 7) -> tuple[list, list]:
     n = values.shape[0]
     picks = np.unique(np.linspace(0, n - 1, min(n, max_ticks)).round().astype(int))
-    return [size * (i + 0.5) - 0.5 for i in picks], [f"{float(values[i]):.2g}" for i in picks]
+    labels = [f"{float(values[i]) + 0.0:.2f}".rstrip("0").rstrip(".") for i in picks]
+    return [size * (i + 0.5) - 0.5 for i in picks], [
+        label if label != "-0" else "0" for label in labels
+    ]
 
 
 def save_manifold(

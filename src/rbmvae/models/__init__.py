@@ -6,8 +6,9 @@ from torch import nn
 
 from ..errors import CheckpointError
 from .rbm import RBM
+from .vae import VAE
 
-MODEL_KINDS: dict[str, type[nn.Module]] = {"rbm": RBM}
+MODEL_KINDS: dict[str, type[nn.Module]] = {"rbm": RBM, "vae": VAE}
 
 
 def build_model(kind: str, config: dict) -> nn.Module:
@@ -22,4 +23,4 @@ def build_model(kind: str, config: dict) -> nn.Module:
         raise CheckpointError(f"{kind} model configuration {config} is invalid ({error})") from None
 
 
-__all__ = ["MODEL_KINDS", "RBM", "build_model"]
+__all__ = ["MODEL_KINDS", "RBM", "VAE", "build_model"]
