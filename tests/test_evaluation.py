@@ -83,8 +83,9 @@ def test_exact_log_z_of_784_by_20_rbm_takes_seconds():
         first.weight.copy_(rbm.weight[:, :10])
         first.visible_bias.copy_(rbm.visible_bias)
         first.hidden_bias.copy_(rbm.hidden_bias[:10])
-    reference = float(torch.logsumexp(-first.free_energy_hidden(all_states(10)), dim=0))
-    reference += float(torch.nn.functional.softplus(rbm.hidden_bias[10:].double()).sum())
+    with torch.no_grad():
+        reference = float(torch.logsumexp(-first.free_energy_hidden(all_states(10)), dim=0))
+        reference += float(torch.nn.functional.softplus(rbm.hidden_bias[10:].double()).sum())
     assert exact == pytest.approx(reference, abs=1e-3)
 
 
@@ -365,6 +366,15 @@ def test_inpainting_table_rows_share_masks(small_data, classifier_cache):
 # Command line
 
 
+def strict_json(text):
+    """Parse JSON, refusing the non-standard NaN and Infinity."""
+
+    def refuse(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def test_cli_evaluate_rbm(tmp_path, classifier_cache, monkeypatch, capsys):
     monkeypatch.setenv("RBMVAE_DATA_DIR", str(classifier_cache.parent))
     out = tmp_path / "rbm"
@@ -374,8 +384,8 @@ def test_cli_evaluate_rbm(tmp_path, classifier_cache, monkeypatch, capsys):
     args = ["evaluate", "--model", str(out), "--ais-runs", "50", "--ais-betas", "500"]
     args += ["--inpaint", "0.5", "--n", "40", "--steps", "3", "--ll-n", "500", "--json"]
     assert main(args) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report == json.loads((out / "evaluation.json").read_text())
+    report = strict_json(capsys.readouterr().out)
+    assert report == strict_json((out / "evaluation.json").read_text())
     likelihood = report["log_likelihood"]
     assert likelihood["test_images"] == {
         "n": 500,
@@ -388,6 +398,7 @@ def test_cli_evaluate_rbm(tmp_path, classifier_cache, monkeypatch, capsys):
     assert abs(ais["log_z"]["value"] - exact["log_z"]["value"]) < 0.2
     assert -400 < exact["mean_log_likelihood"]["value"] < -100
     assert ais["n_runs"] == 50 and ais["n_betas"] == 500
+    assert 1 <= ais["effective_runs"]["value"] <= 50
     rows = report["inpainting"]["rows"]
     assert {r["method"] for r in rows} == {
         "zero fill",
@@ -402,6 +413,27 @@ def test_cli_evaluate_rbm(tmp_path, classifier_cache, monkeypatch, capsys):
     assert main([*args, "--ll-n", "100"]) == 0
     text = capsys.readouterr().out
     assert "exact" in text and "AIS" not in text and "seed 0" in text
+
+
+def test_cli_evaluate_vae(tmp_path, classifier_cache, monkeypatch, capsys):
+    monkeypatch.setenv("RBMVAE_DATA_DIR", str(classifier_cache.parent))
+    out = tmp_path / "vae"
+    args = ["train", "vae", "--latent", "3", "--hidden", "16", "--epochs", "1"]
+    assert main([*args, "--out", str(out), "--quiet"]) == 0
+    capsys.readouterr()
+    args = ["evaluate", "--model", str(out), "--iwae-k", "20", "--ll-n", "50", "--no-baselines"]
+    assert main([*args, "--inpaint", "0.5", "--n", "20", "--steps", "2", "--json"]) == 0
+    report = strict_json(capsys.readouterr().out)
+    likelihood = report["log_likelihood"]
+    assert likelihood["test_images"]["n"] == 50 and likelihood["iwae"]["k"] == 20
+    assert likelihood["elbo"]["mean"]["value"] < likelihood["iwae"]["mean_log_likelihood"]["value"]
+    assert 0 <= likelihood["active_units"]["count"]["value"] <= 3
+    assert len(likelihood["active_units"]["variances"]) == 3
+    rows = report["inpainting"]["rows"]
+    assert [(r["kind"], r["sampler"]) for r in rows] == [
+        ("vae", "pseudo-gibbs"),
+        ("vae", "metropolis"),
+    ]
 
 
 def test_cli_evaluate_baselines_alone(classifier_cache, monkeypatch, capsys):
