@@ -677,7 +677,7 @@ def fit(
                 {k: f"{v:.4g}" for k, v in metrics.items()} or {"loss": f"{record['loss']:.4g}"}
             )
             epoch_bar.update(1)
-    if out_dir is not None and not history:
-        save_all()
+    if out_dir is not None and not (out_dir / checkpoint.META_FILE).exists():
+        save_all()  # nothing left to train (e.g. resuming a finished run): still write the model
     model.eval()
     return history
