@@ -20,10 +20,11 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium not installed and cannot install it here: browser tests will skip"; fi
 
+# The main job on the embedded sample: RBMs 20/100/500, VAEs z = 2/8/16, evaluation, figures,
+# runs/quick/report.html and the interactive runs/quick/explore.html.
 demo: venv
-	$(BIN)/rbmvae train rbm --hidden 100 --epochs 5 --out runs/demo/rbm-h100 --force --quiet
-	$(BIN)/rbmvae inpaint --model runs/demo/rbm-h100 --missing 0.5 --out runs/demo/inpaint.png
-	$(BIN)/rbmvae sample --model runs/demo/rbm-h100 --out runs/demo/samples.png
+	$(BIN)/rbmvae reproduce --profile quick --out runs/quick
+	$(BIN)/rbmvae explore --run runs/quick --out runs/quick/explore.html
 
 lint:
 	$(BIN)/ruff check .
