@@ -191,9 +191,21 @@ class ContrastiveDivergence(Objective):
             self.chain_hidden = bernoulli(model.hidden_probs(batch), generator)
 
     def step(self, model: RBM, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One CD-k / PCD-k update's gradients (Eqs. 1.11-1.14) and the CD objective (Eq. 1.10).
+
+        Work per step, for a batch of n images: ``2 k + 1`` products of an (n, D) or (n, H) matrix
+        with W, two for the weight gradient, and the fewest random draws the algorithm needs (the
+        hidden units driven by the data under CD, the chain's binary states; none for the last
+        visible update of CD, which uses probabilities). Sigmoids and samples are computed in
+        place on the products' outputs, and the loss is taken from the logits at hand.
+        """
+        softplus = torch.nn.functional.softplus
         with torch.no_grad():
             data_logits = model.hidden_logits(batch)
-            data_probs = torch.sigmoid(data_logits)
+            # The CD objective mean F(v_data) - mean F(v_model) (Eqs. 1.7, 1.10), from the logits.
+            loss = softplus(data_logits).sum().div_(-batch.shape[0])
+            loss -= (batch @ model.visible_bias).mean()
+            data_probs = data_logits.sigmoid_()
             if self.method == "pcd":
                 if self.chain_hidden is None:
                     self._init_chains(model, batch, generator)
@@ -201,14 +213,15 @@ class ContrastiveDivergence(Objective):
             else:
                 hidden = bernoulli(data_probs, generator)
             for i in range(self.k):
-                visible_probs = model.visible_probs(hidden)
                 last = i == self.k - 1
-                if self.method == "cd" and last:
-                    visible = visible_probs
-                else:
-                    visible = bernoulli(visible_probs, generator)
+                visible = model.visible_probs(hidden)
+                if not (self.method == "cd" and last):
+                    visible = bernoulli(visible, generator, out=visible.new_empty(visible.shape))
                 model_logits = model.hidden_logits(visible)
-                model_probs = torch.sigmoid(model_logits)
+                if last:
+                    loss += softplus(model_logits).sum().div_(visible.shape[0])
+                    loss += (visible @ model.visible_bias).mean()
+                model_probs = model_logits.sigmoid_()
                 if not last or self.method == "pcd":
                     hidden = bernoulli(model_probs, generator)
             if self.method == "pcd":
@@ -218,13 +231,7 @@ class ContrastiveDivergence(Objective):
                 (model.weight, model.visible_bias, model.hidden_bias), grads, strict=True
             ):
                 param.grad = grad
-            # The CD objective mean F(v_data) - mean F(v_model), from the logits at hand (Eq. 1.10).
-            softplus = torch.nn.functional.softplus
-            data_free = -(batch @ model.visible_bias).mean() - softplus(data_logits).sum(1).mean()
-            model_free = (
-                -(visible @ model.visible_bias).mean() - softplus(model_logits).sum(1).mean()
-            )
-            return data_free - model_free
+            return loss
 
     def monitor(
         self, model: RBM, train_subset: torch.Tensor, test_images: torch.Tensor
@@ -361,10 +368,19 @@ def _shuffle_order(seed: int, epoch: int, n: int) -> torch.Tensor:
 def _make_optimizer(
     model: nn.Module, objective: Objective, config: TrainConfig
 ) -> torch.optim.Optimizer:
+    """SGD with momentum or Adam over the objective's parameter groups.
+
+    On the CPU and CUDA the fused implementation is used: one pass over each tensor per step
+    instead of a chain of element-wise operations (weight decay, momentum, update), which on the
+    CPU is 2-3x less time per step.
+    """
     groups = objective.parameter_groups(model, config)
+    parameters = [p for group in groups for p in group["params"]]
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in parameters)
+    options = {"fused": True} if fused and parameters else {}
     if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.learning_rate)
-    return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum)
+        return torch.optim.Adam(groups, lr=config.learning_rate, **options)
+    return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, **options)
 
 
 def _set_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
@@ -476,10 +492,12 @@ def _interrupted(epoch: int, step: int, out_dir: Path | None) -> str:
 
 def _check_finite(model: nn.Module, epoch: int, step: int, kept: str) -> None:
     """Stop with a TrainingError naming the parameter, epoch and step if a weight is not finite."""
-    # A float64 sum of float32 values cannot overflow, so it is finite exactly when every value
-    # is: one pass and one device sync per step (an isfinite mask per tensor costs ~7x more).
-    sums = [p.detach().sum(dtype=torch.float64) for p in model.parameters()]
-    if bool(torch.isfinite(torch.stack(sums).sum())):
+    # A NaN or an infinity anywhere makes the plain (float32) sum of all values NaN or infinite,
+    # so a finite sum proves every value finite: one cheap pass and one device sync per step.
+    # A non-finite sum may also come from finite values overflowing; the exact per-tensor test
+    # below tells the two apart (an isfinite mask per tensor every step would cost ~30x more).
+    sums = [p.detach().sum() for p in model.parameters()]
+    if math.isfinite(torch.stack(sums).sum().item()):
         return
     for name, param in model.named_parameters():
         if not torch.isfinite(param).all():
@@ -610,6 +628,7 @@ def fit(
         while position.epoch < config.epochs:
             epoch = position.epoch
             _set_schedule(optimizer, config, epoch)
+            started = time.perf_counter()  # the epoch's time includes its binarization
             if position.step == 0:
                 position.epoch_start_generator = generator.get_state()
                 epoch_images = binarize(train_images, config.binarize, generator=generator)
@@ -619,7 +638,6 @@ def fit(
                 epoch_images = binarize(train_images, config.binarize, generator=generator)
                 generator.set_state(current)
             order = _shuffle_order(config.seed, epoch, n_train).to(device)
-            started = time.perf_counter()
             if position.step == 0 or position.loss_sum is None:
                 position.loss_sum = torch.zeros((), device=device)
             step_bar = tqdm(
@@ -636,7 +654,7 @@ def fit(
                         order[step * config.batch_size : (step + 1) * config.batch_size]
                     ]
                     loss = objective.step(model, batch, generator)
-                    if not torch.isfinite(loss):
+                    if not math.isfinite(loss.item()):
                         raise TrainingError(
                             f"non-finite loss at epoch {epoch + 1}, step {step + 1}; "
                             f"{_kept(out_dir, len(history))}; lower the learning rate"
