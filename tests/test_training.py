@@ -52,7 +52,7 @@ def test_checkpoints_hold_model_and_history(sample_data, tmp_path):
     assert torch.equal(loaded.weight, rbm.weight)
     assert meta["kind"] == "rbm" and meta["config"] == {"n_visible": 784, "n_hidden": 16}
     assert meta["history"] == history and meta["epochs_completed"] == 2
-    assert meta["train_config"]["method"] == "pcd" and meta["dataset"]["name"] == "mnist-sample"
+    assert meta["train_config"]["method"] == "cd" and meta["dataset"]["name"] == "mnist-sample"
     assert (tmp_path / "m" / "training_state.safetensors").exists()
 
 

@@ -573,7 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     rbm = train_commands.add_parser("rbm", help="train a binary RBM with CD-k or PCD-k")
     rbm.add_argument("--hidden", type=positive_int, default=500, help="hidden units (default 500)")
     rbm.add_argument(
-        "--method", choices=("pcd", "cd"), default="pcd", help="persistent CD or CD (default: pcd)"
+        "--method", choices=("pcd", "cd"), default="cd", help="CD or persistent CD (default: cd)"
     )
     rbm.add_argument("--k", type=positive_int, default=1, help="Gibbs steps per update (default 1)")
     _add_training_options(rbm, "rbm")

@@ -123,7 +123,7 @@ SM08_SCHEDULE = ((0.5, 500), (0.9, 4000), (1.0, 10000))
 def ais_betas(
     n_betas: int = 14500, schedule: tuple[tuple[float, int], ...] = SM08_SCHEDULE
 ) -> torch.Tensor:
-    """Inverse temperatures ``0 = beta_0 < ... < beta_K = 1`` (K = ``n_betas``), float64.
+    """Inverse temperatures ``0 = beta_0 < ... < beta_K = 1`` of the AIS path (Eq. 3.2), float64.
 
     ``schedule`` lists ``(end, weight)`` segments; each segment receives a share of the K steps in
     proportion to its weight and spaces them evenly. The default reproduces SM08's spacing
@@ -199,8 +199,9 @@ def ais_log_partition(
     batch. At each beta the product ``v [W | b - b0]`` is computed once: it gives the
     weight increment ``log f_beta(v) - log f_beta_prev(v)`` (Eq. 3.4) and ``p_beta(h | v)`` of
     the Gibbs transition that follows (Eq. 3.3); the transition's ``h W'`` is the only other
-    product, so the loop does ``2 K - 1`` matrix products for K betas. The increments are
-    accumulated in float64 and ``log Z = log Z_0 + log mean exp(log w)`` (Eq. 3.5).
+    product, so the loop does ``2 K - 1`` matrix products for K betas, and draws one uniform per
+    hidden and visible unit and transition, compared in place with the probabilities. The
+    increments are summed in float64 and ``log Z = log Z_0 + log mean exp(log w)`` (Eq. 3.5).
     ``betas`` overrides the SM08 schedule of :func:`ais_betas`.
     """
     started = time.perf_counter()
@@ -226,13 +227,17 @@ def ais_log_partition(
     log_z_base = float(F.softplus(base.double()).sum() + n_hidden * math.log(2.0))
 
     visible = bernoulli(torch.sigmoid(base).expand(n_runs, -1).contiguous(), generator)
-    log_w = torch.zeros(n_runs, dtype=torch.float64, device=device)
+    # Reused buffers; the hidden and visible samples are drawn in place into noise_h, noise_v.
     inputs = torch.empty(n_runs, n_hidden + 1, dtype=dtype, device=device)
+    hidden_inputs, linear = inputs[:, :n_hidden], inputs[:, n_hidden]  # views of the product
     scaled = torch.empty(n_runs, n_hidden, dtype=dtype, device=device)
     noise_h = torch.empty(n_runs, n_hidden, dtype=dtype, device=device)
     noise_v = torch.empty(n_runs, rbm.n_visible, dtype=dtype, device=device)
     visible_inputs = torch.empty(n_runs, rbm.n_visible, dtype=dtype, device=device)
+    # log w_k - log w_(k-1) per run, summed in float64 at the end (Eq. 3.4)
+    increments = torch.empty(len(steps) - 1, n_runs, dtype=dtype, device=device)
     weight_t = weight.t()
+    log_2 = math.log(2.0)
     matmuls = 0
     previous = steps[0]
     last = len(steps) - 1
@@ -240,22 +245,27 @@ def ais_log_partition(
         beta = steps[k]
         torch.addmm(bias_aug, visible, weight_aug, out=inputs)
         matmuls += 1
-        hidden_inputs = inputs[:, :n_hidden]
+        # sum_j softplus(beta x_j) - softplus(beta' x_j), with softplus(b x) = b F.softplus(x, b)
         torch.mul(hidden_inputs, beta, out=scaled)
-        gain = F.softplus(scaled) - F.softplus(hidden_inputs * previous)
-        log_w += gain.sum(1).double() + (beta - previous) * inputs[:, n_hidden].double()
+        gain = F.softplus(scaled).sum(1)
+        if previous > 0:
+            gain -= F.softplus(hidden_inputs, beta=previous).sum(1).mul_(previous)
+        else:
+            gain -= n_hidden * log_2
+        torch.add(gain, linear, alpha=beta - previous, out=increments[k - 1])
         if k == last:
             break
-        # T_beta: h ~ p_beta(h | v), then v ~ p_beta(v | h) (Eq. 3.3).
+        # T_beta: h ~ p_beta(h | v), then v ~ p_beta(v | h) (Eq. 3.3), as u < p in place.
         torch.rand(noise_h.shape, generator=generator, out=noise_h)
-        hidden = (noise_h < torch.sigmoid_(scaled)).to(dtype)
+        hidden = noise_h.lt_(scaled.sigmoid_())
         torch.addmm(
             torch.lerp(base, visible_bias, beta), hidden, weight_t, alpha=beta, out=visible_inputs
         )
         matmuls += 1
         torch.rand(noise_v.shape, generator=generator, out=noise_v)
-        visible = (noise_v < torch.sigmoid_(visible_inputs)).to(dtype)
+        visible = noise_v.lt_(visible_inputs.sigmoid_())
         previous = beta
+    log_w = increments.sum(0, dtype=torch.float64)
     log_mean, low, high = _log_mean_interval(log_w)
     return AISResult(
         log_z=log_z_base + log_mean,
@@ -320,7 +330,7 @@ def iwae_log_likelihood(
     log-mean-exp runs in float64 across chunks. Returns the mean in nats, or float64 values per
     image.
     """
-    from .models.vae import bernoulli_log_likelihood
+    from .models.vae import decoder_log_likelihood
 
     if k <= 0 or chunk <= 0 or batch_size <= 0:
         raise ConfigError(
@@ -339,7 +349,7 @@ def iwae_log_likelihood(
                 (m, *mean.shape), generator=generator, device=device, dtype=mean.dtype
             )
             z = mean + std * eps
-            log_px = bernoulli_log_likelihood(batch, vae.decode_logits(z))
+            log_px = decoder_log_likelihood(vae, batch, z)
             # log p(z) - log q(z | x): the (2 pi) constants cancel, and z - mean = std * eps.
             log_ratio = 0.5 * (log_var + eps.pow(2) - z.pow(2)).sum(-1)
             log_w = (log_px + log_ratio).double()

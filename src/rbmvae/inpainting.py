@@ -10,15 +10,11 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .errors import ConfigError
 from .models.rbm import RBM, bernoulli
-from .models.vae import (
-    VAE,
-    bernoulli_log_likelihood,
-    gaussian_log_density,
-    standard_normal_log_density,
-)
+from .models.vae import VAE, gaussian_log_density, standard_normal_log_density
 
 
 @dataclass
@@ -49,6 +45,37 @@ def start_state(
     return torch.where(mask, fill.expand_as(images), images)
 
 
+class _MissingPixels:
+    """The missing pixels of a batch as one flat index, to read, average and redraw them alone.
+
+    ``visible`` is the chains' state (observed pixels as given); ``probs`` receives p(x_i = 1 | .)
+    of the missing pixels each step, ``total`` their running sum, and :meth:`redraw` samples them
+    (one uniform per missing pixel: observed pixels need no draw).
+    """
+
+    def __init__(self, images: torch.Tensor, mask: torch.Tensor, fill) -> None:
+        self.images = images
+        self.visible = start_state(images, mask, fill).contiguous()
+        self.index = mask.reshape(-1).nonzero().squeeze(1)
+        self.probs = images.new_empty(self.index.shape)
+        self.noise = images.new_empty(self.index.shape)
+        self.total = images.new_zeros(self.index.shape)
+
+    def gather_probs(self, logits: torch.Tensor) -> torch.Tensor:
+        """``sigm(logits)`` at the missing pixels, into ``self.probs``."""
+        return torch.index_select(logits.reshape(-1), 0, self.index, out=self.probs).sigmoid_()
+
+    def redraw(self, generator: torch.Generator | None) -> None:
+        """Draw every missing pixel from ``self.probs``; observed pixels stay as given."""
+        sample = bernoulli(self.probs, generator, out=self.noise)
+        self.visible.view(-1).index_copy_(0, self.index, sample)
+
+    def result(self, average_last: int) -> InpaintResult:
+        estimate = self.images.clone(memory_format=torch.contiguous_format)
+        estimate.view(-1).index_copy_(0, self.index, self.total / average_last)
+        return InpaintResult(images=estimate, states=self.visible)
+
+
 @torch.no_grad()
 def clamped_gibbs(
     rbm: RBM,
@@ -61,24 +88,30 @@ def clamped_gibbs(
 ) -> InpaintResult:
     """Clamped Gibbs sampling of p(v_missing | v_observed) in an RBM (Eq. 5.2).
 
-    Each sweep samples ``h ~ p(h | v)`` and then only the missing visible units from
-    ``p(v | h)``; the observed units stay clamped. Missing pixels start at ``fill`` (default: the
-    model's visible marginals sigm(b)). The returned estimate is ``p(v_i = 1 | h)`` averaged over the
-    last ``average_last`` sweeps (a Rao-Blackwellized estimate of p(v_i = 1 | observed)).
+    Each sweep samples ``h ~ p(h | v)`` (Eq. 1.5) and then only the missing visible units from
+    ``p(v | h)`` (Eq. 1.6); the observed units stay clamped. Missing pixels start at ``fill``
+    (default: the model's visible marginals sigm(b)). The returned estimate is ``p(v_i = 1 | h)``
+    averaged over the last ``average_last`` sweeps (a Rao-Blackwellized estimate of
+    p(v_i = 1 | observed)). Per sweep: the two products with W, written into reused buffers,
+    and one uniform draw per hidden unit and per missing pixel; the sigmoid, the average and the
+    draws of the visible layer touch the missing pixels alone.
     """
     _check(images, mask, steps, average_last)
     if fill is None:
         fill = torch.sigmoid(rbm.visible_bias)
-    visible = start_state(images, mask, fill)
-    total = torch.zeros_like(images)
+    pixels = _MissingPixels(images, mask, fill)
+    hidden_probs = images.new_empty(images.shape[0], rbm.n_hidden)
+    hidden = torch.empty_like(hidden_probs)
+    visible_logits = torch.empty_like(pixels.visible)
     for sweep in range(steps):
-        _, hidden = rbm.sample_hidden(visible, generator)
-        probs = rbm.visible_probs(hidden)
+        torch.addmm(rbm.hidden_bias, pixels.visible, rbm.weight, out=hidden_probs).sigmoid_()
+        bernoulli(hidden_probs, generator, out=hidden)
+        torch.addmm(rbm.visible_bias, hidden, rbm.weight.t(), out=visible_logits)
+        probs = pixels.gather_probs(visible_logits)
         if sweep >= steps - average_last:
-            total += probs
-        visible = torch.where(mask, bernoulli(probs, generator), images)
-    estimate = torch.where(mask, total / average_last, images)
-    return InpaintResult(images=estimate, states=visible)
+            pixels.total += probs
+        pixels.redraw(generator)
+    return pixels.result(average_last)
 
 
 def _vae_fill(vae: VAE, fill: torch.Tensor | float | None) -> torch.Tensor | float:
@@ -107,16 +140,15 @@ def pseudo_gibbs(
     ``p(x_i = 1 | z)`` averaged over the last ``average_last`` steps.
     """
     _check(images, mask, steps, average_last)
-    visible = start_state(images, mask, _vae_fill(vae, fill))
-    total = torch.zeros_like(images)
+    pixels = _MissingPixels(images, mask, _vae_fill(vae, fill))
     for step in range(steps):
-        mean, log_var = vae.encode(visible)
-        probs = vae.decode(vae.reparameterize(mean, log_var, generator))
+        mean, log_var = vae.encode(pixels.visible)
+        logits = vae.decode_logits(vae.reparameterize(mean, log_var, generator))
+        probs = pixels.gather_probs(logits)
         if step >= steps - average_last:
-            total += probs
-        visible = torch.where(mask, bernoulli(probs, generator), images)
-    estimate = torch.where(mask, total / average_last, images)
-    return InpaintResult(images=estimate, states=visible)
+            pixels.total += probs
+        pixels.redraw(generator)
+    return pixels.result(average_last)
 
 
 @torch.no_grad()
@@ -153,37 +185,42 @@ def metropolis_within_gibbs(
             f"warmup must be between 0 and steps - average_last ({steps - average_last}), "
             f"got {warmup}"
         )
-    visible = start_state(images, mask, _vae_fill(vae, fill))
+    pixels = _MissingPixels(images, mask, _vae_fill(vae, fill))
+    visible = pixels.visible
     mean, log_var = vae.encode(visible)
     z = vae.reparameterize(mean, log_var, generator)
     logits = vae.decode_logits(z)
-    total = torch.zeros_like(images)
+    # sum_i softplus(l_i) of the current logits, the part of log p(x | z) that x leaves alone
+    softplus_sum = F.softplus(logits).sum(-1)
     for step in range(steps):
         mean, log_var = vae.encode(visible)
         proposal = vae.reparameterize(mean, log_var, generator)
         proposal_logits = vae.decode_logits(proposal)
+        proposal_softplus_sum = F.softplus(proposal_logits).sum(-1)
+        # log p(x | z') - log p(x | z) = x'(l' - l) - sum softplus(l') + sum softplus(l) (Eq. 2.5)
         log_ratio = (
-            bernoulli_log_likelihood(visible, proposal_logits)
+            torch.linalg.vecdot(visible, proposal_logits - logits)
+            - proposal_softplus_sum
+            + softplus_sum
             + standard_normal_log_density(proposal)
             + gaussian_log_density(z, mean, log_var)
-            - bernoulli_log_likelihood(visible, logits)
             - standard_normal_log_density(z)
             - gaussian_log_density(proposal, mean, log_var)
         )
         uniform = torch.rand(
             log_ratio.shape, generator=generator, device=log_ratio.device, dtype=log_ratio.dtype
         )
-        accept = (torch.log(uniform) < log_ratio).unsqueeze(-1)
+        accept = torch.log(uniform) < log_ratio
         if step < warmup:
             accept = torch.ones_like(accept)
-        z = torch.where(accept, proposal, z)
-        logits = torch.where(accept, proposal_logits, logits)
-        probs = torch.sigmoid(logits)
+        z = torch.where(accept.unsqueeze(-1), proposal, z)
+        logits = torch.where(accept.unsqueeze(-1), proposal_logits, logits)
+        softplus_sum = torch.where(accept, proposal_softplus_sum, softplus_sum)
+        probs = pixels.gather_probs(logits)
         if step >= steps - average_last:
-            total += probs
-        visible = torch.where(mask, bernoulli(probs, generator), images)
-    estimate = torch.where(mask, total / average_last, images)
-    return InpaintResult(images=estimate, states=visible)
+            pixels.total += probs
+        pixels.redraw(generator)
+    return pixels.result(average_last)
 
 
 VAE_SAMPLERS = {"pseudo-gibbs": pseudo_gibbs, "metropolis": metropolis_within_gibbs}
@@ -227,6 +264,6 @@ def inpaint(
 
 
 def masked_mse(filled: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean squared error over the missing pixels only."""
+    """Mean squared error over the missing pixels only (Eq. 4.3)."""
     diff = (filled - original)[mask]
     return float(diff.pow(2).mean()) if diff.numel() else 0.0

@@ -39,7 +39,7 @@ PROFILES: dict[str, dict] = {
         "rbm_hidden": [20, 100, 500],
         "vae_latent": [2, 8, 16],
         "vae_hidden": 256,
-        "rbm": {"epochs": 5, "method": "pcd", "k": 1},
+        "rbm": {"epochs": 5, "method": "cd", "k": 1},
         "vae": {"epochs": 8},
         "evaluation": {
             "loglik_images": 1000,
@@ -60,7 +60,7 @@ PROFILES: dict[str, dict] = {
         "rbm_hidden": [20, 100, 500],
         "vae_latent": [2, 8, 16],
         "vae_hidden": 256,
-        "rbm": {"epochs": 30, "method": "pcd", "k": 1},
+        "rbm": {"epochs": 30, "method": "cd", "k": 1},
         "vae": {"epochs": 30, "binarize": "stochastic"},
         "evaluation": {
             "loglik_images": 10000,
@@ -766,7 +766,7 @@ def _write_study_report(
 
 def _method_text(settings: dict) -> str:
     rbm = settings["rbm"]
-    method = rbm.get("method", "pcd").upper()
+    method = rbm.get("method", "cd").upper()
     return f"{method}-{rbm.get('k', 1)} for {rbm.get('epochs')} epochs"
 
 

@@ -51,7 +51,7 @@ class TrainConfig:
     weight_decay: float = 1e-4
     lr_schedule: str = "linear"
     binarize: str = "stochastic"
-    method: str = "pcd"
+    method: str = "cd"
     k: int = 1
     seed: int = 0
     monitor_size: int = 1000
@@ -171,7 +171,7 @@ class ContrastiveDivergence(Objective):
     probabilities; PCD's chains keep binary visible states.
     """
 
-    def __init__(self, method: str = "pcd", k: int = 1, monitor_seed: int = 12345) -> None:
+    def __init__(self, method: str = "cd", k: int = 1, monitor_seed: int = 12345) -> None:
         if method not in RBM_METHODS:
             raise ConfigError(f"unknown RBM method {method!r}; choose one of pcd, cd")
         if k <= 0:

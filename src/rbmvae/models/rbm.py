@@ -99,14 +99,14 @@ class RBM(nn.Module):
     def sample_hidden(
         self, visible: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(p(h = 1 | v), h ~ p(h | v))``."""
+        """``(p(h = 1 | v), h ~ p(h | v))``: a draw from the factorized conditional (Eq. 1.5)."""
         probs = self.hidden_probs(visible)
         return probs, bernoulli(probs, generator)
 
     def sample_visible(
         self, hidden: torch.Tensor, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(p(v = 1 | h), v ~ p(v | h))``."""
+        """``(p(v = 1 | h), v ~ p(v | h))``: a draw from the factorized conditional (Eq. 1.6)."""
         probs = self.visible_probs(hidden)
         return probs, bernoulli(probs, generator)
 
@@ -134,7 +134,7 @@ class RBM(nn.Module):
     def gibbs_chain(
         self, visible: torch.Tensor, steps: int, generator: torch.Generator | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Run ``steps`` full Gibbs sweeps ``v -> h -> v`` from ``visible``.
+        """Run ``steps`` full block-Gibbs sweeps ``v -> h -> v`` from ``visible`` (Eqs. 1.5, 1.6).
 
         Returns ``(v, p(v = 1 | h))`` of the last sweep: a binary sample and its mean-field image.
         """
@@ -152,7 +152,7 @@ class RBM(nn.Module):
         generator: torch.Generator | None = None,
         start: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """``n`` samples of p(v): Gibbs chains of ``steps`` sweeps, shown as p(v = 1 | h).
+        """``n`` samples of p(v) (Eq. 1.4): Gibbs chains of ``steps`` sweeps, shown as p(v = 1 | h).
 
         Chains start from ``start`` if given, else from Bernoulli draws of sigm(b) (the model's
         visible biases alone), which for a trained model is close to the data's pixel marginals.

@@ -158,6 +158,23 @@ class VAE(nn.Module):
         return torch.sigmoid(self.forward(x))
 
 
+def decoder_log_likelihood(model: VAE, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``log p(x | z)`` for images ``x`` (n, D) and codes ``z`` (..., n, K); shape (..., n) (Eq. 2.5).
+
+    ``x'l - sum_i softplus(l_i)`` with the decoder's logits ``l = W_o h + b_o`` and hidden layer
+    ``h = relu(W_d z + b_d)``. The data term is ``x'l = (W_o' x)'h + b_o'x``: ``W_o' x`` is
+    computed once per image, so each code costs a dot product of length H there instead of a
+    pass over the D logits; only the softplus sum reads every logit. For many codes per image
+    (importance sampling) this removes two of the three passes over the logits.
+    """
+    hidden = F.relu(model.decoder_hidden(z))
+    output = model.decoder_output
+    x_weight = x @ output.weight  # (n, H)
+    x_bias = (x * output.bias).sum(-1)  # (n,)
+    data_term = (hidden * x_weight).sum(-1) + x_bias
+    return data_term - F.softplus(output(hidden)).sum(-1)
+
+
 def negative_elbo(
     model: VAE, x: torch.Tensor, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

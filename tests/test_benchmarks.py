@@ -1,0 +1,221 @@
+"""Smoke tests of benchmarks/run.py on tiny shapes, so that the benchmark runner does not rot.
+
+The cost model (which products and how many draws each workload needs) is checked against what
+the code really does, counted by torch's FlopCounterMode; every workload runs once on a few
+hundred images; one run goes through the subprocess protocol and writes a RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from rbmvae.devices import make_generator
+from rbmvae.models import RBM, VAE
+from rbmvae.training import ContrastiveDivergence, VAEObjective
+
+RUNNER = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location("rbmvae_benchmarks", RUNNER)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = load_runner()
+
+try:
+    import sklearn  # noqa: F401
+
+    HAS_SKLEARN = True
+except ImportError:
+    HAS_SKLEARN = False
+
+
+def tiny(**overrides):
+    values = dict(
+        dataset="mnist-sample",
+        epochs=1,
+        repeats=1,
+        train_images=300,
+        rbm_hidden=(8,),
+        vae_latent=(2,),
+        cd_long_k=2,
+        cd_long_images=200,
+        equal_time_hidden=8,
+        equal_time_seconds=0.2,
+        ais_runs=4,
+        ais_betas=20,
+        iwae_k=12,
+        iwae_images=20,
+        inpaint_hidden=8,
+        inpaint_images=10,
+        inpaint_steps=4,
+        square=64,
+        min_seconds=0.001,
+        profile_steps=2,
+        sklearn=HAS_SKLEARN,
+        threads=1,
+    )
+    values.update(overrides)
+    return bench.Settings(**values)
+
+
+def addmm_in_place_flops(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
+    (m, k), (_, n) = a_shape, b_shape
+    return 2 * m * k * n
+
+
+def counted_flops(fn) -> int:
+    """FLOPs of the matrix products ``fn`` runs (in-place ``addmm_`` counted like ``addmm``)."""
+    in_place = {torch.ops.aten.addmm_: addmm_in_place_flops}
+    with FlopCounterMode(display=False, custom_mapping=in_place) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+@pytest.mark.parametrize(("method", "k"), [("pcd", 1), ("cd", 1), ("cd", 3), ("pcd", 2)])
+def test_rbm_cost_model_matches_the_products_of_a_training_step(method, k):
+    rbm = RBM(784, 7)
+    objective = ContrastiveDivergence(method=method, k=k)
+    batch = (torch.rand(10, 784, generator=make_generator(0)) < 0.3).float()
+    generator = make_generator(1)
+    objective.step(rbm, batch, generator)  # PCD: the chains start here (one more product)
+    draws_before = generator.get_state()
+    flops = counted_flops(lambda: objective.step(rbm, batch, generator))
+    cost = bench.rbm_step_cost(10, 7, method, k)
+    assert flops == cost.flops
+    # the uniform draws: replay the generator and count how far one step moved it
+    replay = make_generator(0)
+    replay.set_state(draws_before)
+    torch.rand(cost.uniform, generator=replay)
+    assert torch.equal(replay.get_state(), generator.get_state())
+
+
+def test_vae_cost_model_matches_the_products_of_a_training_step():
+    vae = VAE(784, 16, 3)
+    objective = VAEObjective()
+    x = torch.rand(12, 784, generator=make_generator(0))
+    objective.setup(vae, x, make_generator(1))
+    flops = counted_flops(lambda: objective.step(vae, x, make_generator(2)))
+    assert flops == bench.vae_step_cost(12, 3, hidden=16).flops
+
+
+def test_evaluation_cost_models_match_the_code():
+    from rbmvae.evaluation import ais_log_partition, iwae_log_likelihood
+    from rbmvae.inpainting import clamped_gibbs
+
+    rbm = RBM(784, 6)
+    base = torch.zeros(784)
+    flops = counted_flops(lambda: ais_log_partition(rbm, base, n_runs=5, n_betas=9))
+    assert flops == bench.ais_cost(5, 9, 6).flops
+    vae = VAE(784, 16, 2)
+    x = (torch.rand(30, 784, generator=make_generator(0)) < 0.3).float()
+    flops = counted_flops(lambda: iwae_log_likelihood(vae, x, k=7, chunk=3, batch_size=20))
+    assert flops == bench.iwae_cost(30, 7, 2, hidden=16, chunk=3, batch=20).flops
+    images = torch.rand(4, 784, generator=make_generator(0))
+    mask = torch.rand(4, 784, generator=make_generator(1)) < 0.5
+    flops = counted_flops(lambda: clamped_gibbs(rbm, images, mask, steps=3, average_last=2))
+    assert flops == bench.inpaint_cost(4, 3, 6, int(mask.sum())).flops
+
+
+def test_epoch_cost_counts_the_short_last_batch_and_the_binarization():
+    assert bench.batch_sizes(250, 100) == [100, 100, 50]
+    cost = bench.rbm_epoch_cost(250, 100, 5, "pcd", 1)
+    steps = sum(bench.rbm_step_cost(n, 5, "pcd", 1).flops for n in (100, 100, 50))
+    assert cost.flops == steps
+    assert cost.uniform == 250 * (784 + 5) + 250 * 784
+
+
+def test_summary_and_floor_arithmetic():
+    assert bench.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    gemm = bench.Gemm("NN", 2, 3, 4)
+    cost = bench.Cost()
+    cost.add(gemm, 5)
+    cost.uniform, cost.normal = 1000, 10
+    floor = {
+        "gemm": {gemm.key: {"seconds": 0.5}},
+        "uniform_ns": 2.0,
+        "normal_ns": 10.0,
+        "softplus_ns": 1.0,
+        "square_gflops": 1.0,
+    }
+    result = bench.floor_seconds(cost, floor)
+    assert result["gemm_seconds"] == 2.5 and result["flops"] == 5 * 2 * 2 * 3 * 4
+    assert math.isclose(result["rng_seconds"], 1000 * 2e-9 + 10 * 10e-9)
+    assert math.isclose(result["peak_seconds"], 240 / 1e9)
+
+
+def test_every_workload_runs_on_tiny_shapes(tmp_path):
+    settings = tiny()
+    worker = bench.Worker(settings, tmp_path)
+    run = lambda name, **params: bench.run_workload(name, settings, tmp_path, params, worker.data)  # noqa: E731
+    results = {"floor": run("floor"), "baseline": run("baseline")}
+    floor = results["floor"]
+    costs = bench.workload_costs(settings, worker.n_train)
+    for cost in costs.values():  # every product of every workload has its measured time
+        for gemm in cost.gemms:
+            assert floor["gemm"][gemm.key]["gflops"] > 0
+    assert floor["uniform_ns"] > 0 and floor["normal_ns"] > 0 and floor["softplus_ns"] > 0
+    for step in bench.plan(settings)[2:]:
+        if step.workload == "sklearn_rbm" and not settings.sklearn:
+            continue
+        results[step.label] = run(step.workload, **step.params)
+        assert results[step.label]["peak_rss_mb"] > 0, step.label
+    train = results["rbm-pcd1-h8"]
+    assert train["images"] == 300 and train["scale"] == worker.n_train / 300
+    assert train["epoch_seconds"]["median"] > 0
+    assert results["rbm-cd2-h8"]["images"] == 200
+    assert (tmp_path / "vae-z2.pt").exists() and (tmp_path / "rbm-equal-time.pt").exists()
+    assert results["iwae"]["trained_model"] and results["inpaint"]["trained_model"]
+    assert results["inpaint"]["missing"] == 10 * round(0.5 * 784)
+    equal = results["equal-time"]
+    assert equal["rbmvae"]["epochs"] >= 1 and math.isfinite(equal["rbmvae"]["test_log_likelihood"])
+    if settings.sklearn:
+        assert results["sklearn-h8"]["epoch_seconds"]["median"] > 0
+        assert math.isfinite(equal["difference_nats"])
+    profile = results["profile-rbm-pcd1-h8"]
+    assert math.isclose(sum(profile["groups"].values()), 1.0) and profile["top"]
+    text = bench.render(results, settings, bench.machine_info(settings), "benchmarks/run.py")
+    for heading in ("## Machine", "## The floor", "## Training", "## Evaluation", "## Targets"):
+        assert heading in text
+    assert "rbm-pcd1-h8" in text and "| ais |" in text
+    bench.print_table(results, settings)
+
+
+def test_sklearn_parameters_map_onto_an_rbm():
+    pytest.importorskip("sklearn")
+    import numpy as np
+    from sklearn.neural_network import BernoulliRBM
+
+    x = (np.random.default_rng(0).random((50, 784)) < 0.3).astype(np.float32)
+    estimator = BernoulliRBM(n_components=5, n_iter=2, random_state=0).fit(x)
+    rbm = bench._sklearn_to_rbm(estimator, "cpu")
+    v = torch.as_tensor(x[:7])
+    # scikit-learn's free energy -b'v - sum softplus(c + vW) is rbmvae's (Eq. 1.7)
+    theirs = -torch.as_tensor(estimator._free_energy(x[:7]))
+    torch.testing.assert_close(-rbm.free_energy(v).detach(), theirs, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(
+        rbm.hidden_probs(v).detach(), torch.as_tensor(estimator.transform(x[:7]))
+    )
+
+
+def test_the_command_runs_workloads_in_subprocesses_and_writes_results(tmp_path):
+    settings = tiny()
+    results = bench.run_all(settings, only=["rbm-pcd1"], max_wait=0, log=lambda *_: None)
+    assert set(results) == {"floor", "baseline", "rbm-pcd1-h8"}
+    for label, result in results.items():
+        assert "error" not in result, (label, result)
+        assert result["peak_rss_mb"] > 0 and result["worker_cpu_seconds"] > 0
+    assert results["rbm-pcd1-h8"]["epoch_seconds"]["median"] > 0
+    text = bench.render(results, settings, bench.machine_info(settings), "run.py --only rbm-pcd1")
+    assert "| rbm-pcd1-h8 (on 300 images, scaled) |" in text
