@@ -18,34 +18,34 @@ from .errors import ConfigError, RbmvaeError
 # argument types
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
-    return value
+def _bounded_number(convert, noun: str, accept, rule: str, name: str):
+    """An argparse type: ``convert`` the text, then require ``accept(value)``."""
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+        if not accept(value):
+            raise argparse.ArgumentTypeError(f"{rule}, got {value}")
+        return value
+
+    parse.__name__ = name
+    return parse
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def nonnegative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+positive_int = _bounded_number(
+    int, "an integer", lambda v: v > 0, "must be a positive integer", "positive_int"
+)
+nonnegative_int = _bounded_number(
+    int, "an integer", lambda v: v >= 0, "must be >= 0", "nonnegative_int"
+)
+positive_float = _bounded_number(
+    float, "a number", lambda v: v > 0, "must be positive", "positive_float"
+)
+nonnegative_float = _bounded_number(
+    float, "a number", lambda v: v >= 0, "must be >= 0", "nonnegative_float"
+)
 
 
 def mask_spec(text: str) -> str:
@@ -444,16 +444,6 @@ def fraction_list(text: str) -> tuple[float, ...]:
             raise argparse.ArgumentTypeError(f"missing fraction {value} is outside [0, 1)")
         values.append(value)
     return tuple(values)
-
-
-def nonnegative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
 
 
 def cmd_evaluate(args) -> int:
