@@ -688,8 +688,12 @@ def _write_study_report(
             f"The first {evaluation['inpaint_images']} test images, the same random masks for "
             f"every row; {evaluation['inpaint_steps']} sampler sweeps from the training-mean "
             "fill, the last half averaged. MSE per missing pixel; BCE in nats per missing pixel; "
-            f"accuracy of {classifier.get('description', 'the evaluation classifier')} "
-            "on the inpainted images. Baselines in italics."
+            f"accuracy on the inpainted images of the evaluation classifier, "
+            f"{classifier.get('name', 'fitted on the training split')} trained on "
+            f"{classifier.get('trained_on', 'the training split')} (test accuracy "
+            f"{classifier.get('test_accuracy', float('nan')):.1%}; "
+            f"{classifier.get('accuracy_on_complete_images', float('nan')):.1%} on these images "
+            "complete). Baselines in italics."
         ),
         baseline_rows=baseline_rows,
     )
