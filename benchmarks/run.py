@@ -166,20 +166,30 @@ def batch_sizes(n_images: int, batch: int) -> list[int]:
     return [batch] * full + ([rest] if rest else [])
 
 
-def rbm_step_cost(n: int, hidden: int, method: str, k: int, visible: int = N_VISIBLE) -> Cost:
+def rbm_step_cost(
+    n: int, hidden: int, method: str, k: int, visible: int = N_VISIBLE, chains: int | None = None
+) -> Cost:
     """One CD-k / PCD-k step on ``n`` images (training.ContrastiveDivergence.step, Eq. 1.13-1.14).
 
-    Products: hidden inputs of the data (1), k Gibbs sweeps of ``h W'`` and ``v W`` (2 k), and the
-    weight gradient ``V_model' H_model - V_data' H_data`` (2). Draws: PCD samples the chain's
-    visible and hidden states every sweep; CD samples the data-driven hidden units and every state
-    but the last visible and hidden ones (which are probabilities)."""
+    Products: hidden inputs of the data, k Gibbs sweeps of ``h W'`` and ``v W``, and the weight
+    gradient ``V_model' H_model - V_data' H_data`` (two). PCD runs ``chains`` persistent chains
+    (the batch size; the last batch of an epoch may be shorter) and computes the hidden inputs of
+    the data and of the chains' last states as one product. Draws: PCD samples the chains'
+    visible and hidden states every sweep; CD samples the data-driven hidden units and every
+    state but the last visible and hidden ones (which are probabilities)."""
     cost = Cost()
-    cost.add(Gemm("NN", n, visible, hidden), 1 + k)
-    cost.add(Gemm("NT", n, hidden, visible), k)
-    cost.add(Gemm("TN", visible, n, hidden), 2)
     if method == "pcd":
-        cost.uniform = k * n * (visible + hidden)
+        chains = n if chains is None else chains
+        cost.add(Gemm("NN", n + chains, visible, hidden))
+        cost.add(Gemm("NN", chains, visible, hidden), k - 1)
+        cost.add(Gemm("NT", chains, hidden, visible), k)
+        cost.add(Gemm("TN", visible, n, hidden))
+        cost.add(Gemm("TN", visible, chains, hidden))
+        cost.uniform = k * chains * (visible + hidden)
     else:
+        cost.add(Gemm("NN", n, visible, hidden), 1 + k)
+        cost.add(Gemm("NT", n, hidden, visible), k)
+        cost.add(Gemm("TN", visible, n, hidden), 2)
         cost.uniform = n * hidden + (k - 1) * n * (visible + hidden)
     return cost
 
@@ -190,7 +200,7 @@ def rbm_epoch_cost(
     """One epoch: every step, plus one uniform per pixel for the epoch's stochastic binarization."""
     cost = Cost()
     for n in batch_sizes(n_images, batch):
-        cost.merge(rbm_step_cost(n, hidden, method, k))
+        cost.merge(rbm_step_cost(n, hidden, method, k, chains=batch))
     if stochastic:
         cost.uniform += n_images * N_VISIBLE
     return cost
@@ -239,8 +249,8 @@ def iwae_cost(
     visible: int = N_VISIBLE,
 ) -> Cost:
     """``iwae_log_likelihood`` (Eq. 3.7): the encoder once per image; the decoder once per sample
-    (``k`` per image); one normal draw per latent unit and sample; one softplus per decoded pixel
-    (Eq. 2.5)."""
+    (``k`` per image) and ``x W_o`` once per chunk (``decoder_log_likelihood``); one normal draw
+    per latent unit and sample; one softplus per decoded pixel (Eq. 2.5)."""
     cost = Cost()
     for n in batch_sizes(images, batch):
         cost.add(Gemm("NT", n, visible, hidden))
@@ -248,6 +258,7 @@ def iwae_cost(
         for m in batch_sizes(k, chunk):
             cost.add(Gemm("NT", m * n, latent, hidden))
             cost.add(Gemm("NT", m * n, hidden, visible))
+            cost.add(Gemm("NN", n, visible, hidden))  # x W_o, for the data term x'l
     cost.normal = images * k * latent
     cost.elementwise = images * k * visible
     return cost
@@ -677,8 +688,8 @@ def w_equal_time(
     rbmvae_epoch: float | None = None,
     sklearn_epoch: float | None = None,
 ) -> dict:
-    """rbmvae's RBM (PCD-1, its defaults) and BernoulliRBM trained for the same wall time, both
-    scored by rbmvae's AIS on the same binarized test images.
+    """rbmvae's RBM (its default training settings) and BernoulliRBM trained for the same wall
+    time, both scored by rbmvae's AIS on the same binarized test images.
 
     rbmvae gets as many whole epochs (with its epoch-end monitor) as fit in the budget; the
     epochs are fixed before training because the learning rate decays over them. BernoulliRBM
@@ -689,7 +700,12 @@ def w_equal_time(
     s = worker.settings
     data = worker.train_subset(s.train_images)
     scale = data.train_images.shape[0] / worker.n_train
-    result = {"budget_seconds": s.equal_time_seconds, "hidden": hidden}
+    defaults = TrainConfig.defaults_for("rbm")
+    result = {
+        "budget_seconds": s.equal_time_seconds,
+        "hidden": hidden,
+        "method": f"{defaults.method.upper()}-{defaults.k}",
+    }
     if rbmvae_epoch is None:
         probe = fit(RBM(N_VISIBLE, hidden).to(worker.device), data, epochs=1, progress=False)
         rbmvae_epoch = probe[0]["train_seconds"] + probe[0]["monitor_seconds"]
@@ -1035,8 +1051,11 @@ def plan(settings: Settings) -> list[Step]:
 def _equal_time_params(step: Step, results: dict, settings: Settings) -> dict:
     """The equal-time run reuses the measured epoch times of rbmvae and BernoulliRBM."""
     params = dict(step.params)
+    from rbmvae.training import TrainConfig
+
     hidden = params["hidden"]
-    train = results.get(f"rbm-pcd1-h{hidden}", {})
+    defaults = TrainConfig.defaults_for("rbm")
+    train = results.get(f"rbm-{defaults.method}{defaults.k}-h{hidden}", {})
     if "epoch_seconds" in train:
         params["rbmvae_epoch"] = (
             train["epoch_seconds"]["median"] + train["monitor_seconds"]["median"]
@@ -1360,9 +1379,10 @@ def render(results: dict, settings: Settings, machine: dict, command: str) -> st
             "",
             f"## Quality at equal wall time ({equal['hidden']} hidden units)",
             "",
-            f"Budget {equal['budget_seconds']:.0f} s each. rbmvae: PCD-1 with its defaults "
-            "(momentum, weight decay, learning rate decaying over the epochs, fresh stochastic "
-            "binarization every epoch), as many whole epochs as fit in the budget; "
+            f"Budget {equal['budget_seconds']:.0f} s each. rbmvae: its default training "
+            f"({equal['method']}, momentum, weight decay, learning rate decaying over the epochs, "
+            "fresh stochastic binarization every epoch), as many whole epochs as fit in the "
+            "budget; "
             "BernoulliRBM: enough epochs to take at least as long. Both scored by rbmvae's AIS "
             f"({settings.ais_runs} runs, {settings.ais_betas} betas, base-rate start) on the "
             "same stochastically binarized test set (seed 0); the interval is from AIS's "

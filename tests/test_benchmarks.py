@@ -101,6 +101,15 @@ def test_rbm_cost_model_matches_the_products_of_a_training_step(method, k):
     assert torch.equal(replay.get_state(), generator.get_state())
 
 
+def test_pcd_cost_model_counts_the_chains_on_a_short_last_batch():
+    rbm = RBM(784, 5)
+    objective = ContrastiveDivergence(method="pcd", k=1)
+    generator = make_generator(1)
+    objective.step(rbm, torch.zeros(10, 784), generator)  # 10 chains
+    flops = counted_flops(lambda: objective.step(rbm, torch.ones(4, 784), generator))
+    assert flops == bench.rbm_step_cost(4, 5, "pcd", 1, chains=10).flops
+
+
 def test_vae_cost_model_matches_the_products_of_a_training_step():
     vae = VAE(784, 16, 3)
     objective = VAEObjective()
@@ -131,9 +140,10 @@ def test_evaluation_cost_models_match_the_code():
 def test_epoch_cost_counts_the_short_last_batch_and_the_binarization():
     assert bench.batch_sizes(250, 100) == [100, 100, 50]
     cost = bench.rbm_epoch_cost(250, 100, 5, "pcd", 1)
-    steps = sum(bench.rbm_step_cost(n, 5, "pcd", 1).flops for n in (100, 100, 50))
-    assert cost.flops == steps
-    assert cost.uniform == 250 * (784 + 5) + 250 * 784
+    steps = [bench.rbm_step_cost(n, 5, "pcd", 1, chains=100) for n in (100, 100, 50)]
+    assert cost.flops == sum(step.flops for step in steps)
+    assert bench.Gemm("NN", 150, 784, 5) in steps[2].gemms  # short batch + 100 chains
+    assert cost.uniform == 300 * (784 + 5) + 250 * 784  # the chains' states, the binarization
 
 
 def test_summary_and_floor_arithmetic():

@@ -193,45 +193,74 @@ class ContrastiveDivergence(Objective):
     def step(self, model: RBM, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One CD-k / PCD-k update's gradients (Eqs. 1.11-1.14) and the CD objective (Eq. 1.10).
 
-        Work per step, for a batch of n images: ``2 k + 1`` products of an (n, D) or (n, H) matrix
-        with W, two for the weight gradient, and the fewest random draws the algorithm needs (the
-        hidden units driven by the data under CD, the chain's binary states; none for the last
-        visible update of CD, which uses probabilities). Sigmoids and samples are computed in
-        place on the products' outputs, and the loss is taken from the logits at hand.
+        Per step: ``2 k + 1`` products with W (under PCD the data and the chains' last visible
+        states share one) and two for the weight gradient; the fewest random draws the algorithm
+        needs (the hidden units driven by the data under CD and the chains' states, none for the
+        last visible update of CD, which uses probabilities); sigmoids and samples in place on the
+        products' outputs. The loss comes from the logits at hand and the visible-bias gradient:
+        ``mean F(v_d) - mean F(v_m) = b'(mean v_m - mean v_d) + mean_m sum_j softplus(.) - mean_d
+        sum_j softplus(.)`` (Eq. 1.7).
         """
-        softplus = torch.nn.functional.softplus
         with torch.no_grad():
-            data_logits = model.hidden_logits(batch)
-            # The CD objective mean F(v_data) - mean F(v_model) (Eqs. 1.7, 1.10), from the logits.
-            loss = softplus(data_logits).sum().div_(-batch.shape[0])
-            loss -= (batch @ model.visible_bias).mean()
-            data_probs = data_logits.sigmoid_()
             if self.method == "pcd":
-                if self.chain_hidden is None:
-                    self._init_chains(model, batch, generator)
-                hidden = self.chain_hidden
+                chains = self._persistent_chains(model, batch, generator)
             else:
-                hidden = bernoulli(data_probs, generator)
-            for i in range(self.k):
-                last = i == self.k - 1
-                visible = model.visible_probs(hidden)
-                if not (self.method == "cd" and last):
-                    visible = bernoulli(visible, generator, out=visible.new_empty(visible.shape))
-                model_logits = model.hidden_logits(visible)
-                if last:
-                    loss += softplus(model_logits).sum().div_(visible.shape[0])
-                    loss += (visible @ model.visible_bias).mean()
-                model_probs = model_logits.sigmoid_()
-                if not last or self.method == "pcd":
-                    hidden = bernoulli(model_probs, generator)
-            if self.method == "pcd":
-                self.chain_hidden = hidden
+                chains = self._chains_from_data(model, batch, generator)
+            data_softplus, data_probs, visible, model_softplus, model_probs = chains
             grads = model.contrastive_gradients(batch, data_probs, visible, model_probs)
             for param, grad in zip(
                 (model.weight, model.visible_bias, model.hidden_bias), grads, strict=True
             ):
                 param.grad = grad
+            loss = torch.dot(model.visible_bias, grads[1])
+            loss += model_softplus / visible.shape[0] - data_softplus / batch.shape[0]
             return loss
+
+    def _chains_from_data(self, model: RBM, batch: torch.Tensor, generator: torch.Generator):
+        """CD-k (Eq. 1.13): k Gibbs sweeps from h ~ p(h | v_data); the last visible state and both
+        hidden statistics are probabilities."""
+        softplus = torch.nn.functional.softplus
+        data_logits = model.hidden_logits(batch)
+        data_softplus = softplus(data_logits).sum()
+        data_probs = data_logits.sigmoid_()
+        hidden = bernoulli(data_probs, generator)
+        for i in range(self.k):
+            visible = model.visible_probs(hidden)
+            if i < self.k - 1:
+                visible = bernoulli(visible, generator, out=torch.empty_like(visible))
+            model_logits = model.hidden_logits(visible)
+            if i == self.k - 1:
+                model_softplus = softplus(model_logits).sum()
+            model_probs = model_logits.sigmoid_()
+            if i < self.k - 1:
+                hidden = bernoulli(model_probs, generator)
+        return data_softplus, data_probs, visible, model_softplus, model_probs
+
+    def _persistent_chains(self, model: RBM, batch: torch.Tensor, generator: torch.Generator):
+        """PCD-k (Eq. 1.14): k sweeps of the persistent chains (binary states). The chains' last
+        visible states are drawn under the data batch in one buffer, so that a single product
+        with W gives the hidden inputs of both."""
+        softplus = torch.nn.functional.softplus
+        if self.chain_hidden is None:
+            self._init_chains(model, batch, generator)
+        hidden = self.chain_hidden
+        n = batch.shape[0]
+        for i in range(self.k):
+            visible_probs = model.visible_probs(hidden)
+            if i < self.k - 1:
+                visible = bernoulli(visible_probs, generator, out=torch.empty_like(visible_probs))
+                hidden = bernoulli(model.hidden_probs(visible), generator)
+                continue
+            both = batch.new_empty(n + visible_probs.shape[0], batch.shape[1])
+            both[:n] = batch
+            visible = bernoulli(visible_probs, generator, out=both[n:])
+            logits = model.hidden_logits(both)
+            data_softplus = softplus(logits[:n]).sum()
+            model_softplus = softplus(logits[n:]).sum()
+            probs = logits.sigmoid_()
+            data_probs, model_probs = probs[:n], probs[n:]
+            self.chain_hidden = bernoulli(model_probs, generator)
+        return data_softplus, data_probs, visible, model_softplus, model_probs
 
     def monitor(
         self, model: RBM, train_subset: torch.Tensor, test_images: torch.Tensor
@@ -297,13 +326,17 @@ class VAEObjective(Objective):
     def step(
         self, model: nn.Module, batch: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:
-        from .models.vae import negative_elbo
+        """The mean negative ELBO of ``batch`` (Eq. 2.6); its closed-form gradient into ``.grad``.
 
-        model.zero_grad(set_to_none=True)
-        with torch.enable_grad():
-            loss = negative_elbo(model, batch, generator)[0].mean()
-            loss.backward()
-        return loss.detach()
+        The gradient is the chain rule written out (``models.vae.negative_elbo_gradients``), the
+        same as autograd's on the loss but without building its graph.
+        """
+        from .models.vae import negative_elbo_gradients
+
+        loss, grads = negative_elbo_gradients(model, batch, generator)
+        for name, param in model.named_parameters():
+            param.grad = grads[name]
+        return loss
 
     @torch.no_grad()
     def evaluate(
@@ -629,6 +662,7 @@ def fit(
             epoch = position.epoch
             _set_schedule(optimizer, config, epoch)
             started = time.perf_counter()  # the epoch's time includes its binarization
+            epoch_images = None  # let the last epoch's images go before drawing the next ones
             if position.step == 0:
                 position.epoch_start_generator = generator.get_state()
                 epoch_images = binarize(train_images, config.binarize, generator=generator)
@@ -648,19 +682,19 @@ def fit(
                 disable=not progress,
                 dynamic_ncols=True,
             )
+            kept = _kept(out_dir, len(history))
             try:
                 for step in range(position.step, n_steps):
-                    batch = epoch_images[
-                        order[step * config.batch_size : (step + 1) * config.batch_size]
-                    ]
+                    rows = order[step * config.batch_size : (step + 1) * config.batch_size]
+                    batch = torch.index_select(epoch_images, 0, rows)
                     loss = objective.step(model, batch, generator)
                     if not math.isfinite(loss.item()):
                         raise TrainingError(
                             f"non-finite loss at epoch {epoch + 1}, step {step + 1}; "
-                            f"{_kept(out_dir, len(history))}; lower the learning rate"
+                            f"{kept}; lower the learning rate"
                         )
                     optimizer.step()
-                    _check_finite(model, epoch, step, _kept(out_dir, len(history)))
+                    _check_finite(model, epoch, step, kept)
                     position.loss_sum += loss.detach()
                     position.step = step + 1
                     step_bar.update(1)
