@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv system-deps demo test lint format clean
+.PHONY: venv system-deps demo test lint format clean bench
 
 # Create or refresh the virtual environment: torch==2.13.0 first (the CPU wheel these machines
 # have), then the package with its development extras.
@@ -32,6 +32,12 @@ lint:
 
 test: venv system-deps lint
 	$(BIN)/python -m pytest
+
+# Speed against the hardware's floor, scikit-learn's BernoulliRBM and a plain PyTorch VAE loop,
+# on full-size Fashion-MNIST: writes benchmarks/RESULTS.md (about half an hour on 2 cores; needs
+# the bench extra: pip install -e '.[bench]'). BENCH_ARGS=--quick for a smoke run.
+bench:
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 format:
 	$(BIN)/ruff format .

@@ -168,7 +168,10 @@ def test_summary_and_floor_arithmetic():
 def test_every_workload_runs_on_tiny_shapes(tmp_path):
     settings = tiny()
     worker = bench.Worker(settings, tmp_path)
-    run = lambda name, **params: bench.run_workload(name, settings, tmp_path, params, worker.data)  # noqa: E731
+
+    def run(name, label=None, **params):
+        return bench.run_workload(name, settings, tmp_path, params, worker.data, label)
+
     results = {"floor": run("floor"), "baseline": run("baseline")}
     floor = results["floor"]
     costs = bench.workload_costs(settings, worker.n_train)
@@ -179,8 +182,12 @@ def test_every_workload_runs_on_tiny_shapes(tmp_path):
     for step in bench.plan(settings)[2:]:
         if step.workload == "sklearn_rbm" and not settings.sklearn:
             continue
-        results[step.label] = run(step.workload, **step.params)
+        results[step.label] = run(step.workload, step.label, **step.params)
         assert results[step.label]["peak_rss_mb"] > 0, step.label
+        if step.label in costs:  # measured its own floor right after it ran
+            assert set(results[step.label]["floor"]["gemm"]) == {
+                gemm.key for gemm in costs[step.label].gemms
+            }
     train = results["rbm-pcd1-h8"]
     assert train["images"] == 300 and train["scale"] == worker.n_train / 300
     assert train["epoch_seconds"]["median"] > 0
@@ -195,6 +202,8 @@ def test_every_workload_runs_on_tiny_shapes(tmp_path):
         assert math.isfinite(equal["difference_nats"])
     profile = results["profile-rbm-pcd1-h8"]
     assert math.isclose(sum(profile["groups"].values()), 1.0) and profile["top"]
+    floors = bench.workload_floors(results, settings)
+    assert set(floors) == set(costs) and all(f["gemm_seconds"] > 0 for f in floors.values())
     text = bench.render(results, settings, bench.machine_info(settings), "benchmarks/run.py")
     for heading in ("## Machine", "## The floor", "## Training", "## Evaluation", "## Targets"):
         assert heading in text
@@ -229,3 +238,35 @@ def test_the_command_runs_workloads_in_subprocesses_and_writes_results(tmp_path)
     assert results["rbm-pcd1-h8"]["epoch_seconds"]["median"] > 0
     text = bench.render(results, settings, bench.machine_info(settings), "run.py --only rbm-pcd1")
     assert "| rbm-pcd1-h8 (on 300 images, scaled) |" in text
+
+
+# ------------------------------------------------------------------------------------------------
+# The fast paths give the results of their plain formulations
+
+
+def test_epoch_images_are_those_of_data_binarize():
+    from rbmvae.data import binarize
+    from rbmvae.training import _epoch_images
+
+    images = torch.rand(50, 784, generator=make_generator(0))
+    buffer = None
+    for seed in (3, 4):  # the second epoch reuses the first one's buffer
+        buffer = _epoch_images(images, "stochastic", make_generator(seed), buffer)
+        assert torch.equal(buffer, binarize(images, "stochastic", generator=make_generator(seed)))
+    assert torch.equal(
+        _epoch_images(images, "threshold", make_generator(0), buffer), binarize(images, "threshold")
+    )
+    assert _epoch_images(images, "none", make_generator(0), buffer) is images
+
+
+def test_bernoulli_in_place_draws_what_uniform_below_p_draws():
+    from rbmvae.models.rbm import bernoulli
+
+    probs = torch.rand(30, 40, generator=make_generator(0))
+    out = torch.empty(30, 40)
+    sample = bernoulli(probs, make_generator(7), out=out)
+    assert sample is out
+    expected = (torch.rand(30, 40, generator=make_generator(7)) < probs).float()
+    assert torch.equal(sample, expected) and torch.equal(
+        bernoulli(probs, make_generator(7)), expected
+    )
