@@ -1526,7 +1526,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--out",
         help="RESULTS.md path (default benchmarks/RESULTS.md; with --quick, none unless given)",
     )
-    parser.add_argument("--json", help="also write every raw figure to this JSON file")
+    parser.add_argument(
+        "--json",
+        help="also write every raw figure to this JSON file, after each workload (trained "
+        "models go to FILE.models/)",
+    )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the workloads already in the --json file and run the rest",
+    )
     parser.add_argument(
         "--only",
         help="comma-separated workload labels or prefixes to run "
@@ -1600,18 +1609,27 @@ def run_all(
     workdir: Path | None = None,
     log=print,
     retries: int = 2,
+    previous: dict | None = None,
+    save=None,
 ) -> dict:
     """Run the plan (or the steps whose label starts with one of ``only``), one subprocess each.
 
     A workload during which other processes took more than 5% of the CPUs runs again (up to
-    ``retries`` times, after waiting for quiet); the least disturbed attempt is kept."""
-    results: dict[str, dict] = {}
+    ``retries`` times, after waiting for quiet); the least disturbed attempt is kept. Workloads
+    in ``previous`` that did not fail are kept as they are (a resumed run); ``save(results)`` is
+    called after every workload. Trained models pass from one workload to the next through
+    ``workdir`` (a temporary directory if None)."""
+    results = {k: v for k, v in (previous or {}).items() if "error" not in v}
     with tempfile.TemporaryDirectory(prefix="rbmvae-bench-") as scratch:
         workdir = Path(workdir or scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
         for step in plan(settings):
             wanted = step.label in ("floor", "baseline") or not only
             wanted = wanted or any(step.label.startswith(prefix) for prefix in only)
             if not wanted or (step.workload in ("sklearn_rbm",) and not settings.sklearn):
+                continue
+            if step.label in results:
+                log(f"{step.label}: kept from the earlier run")
                 continue
             params = step.params
             if step.workload == "equal_time":
@@ -1632,11 +1650,15 @@ def run_all(
             results[step.label] = result
             if "error" in result:
                 log(f"  failed: {result['error']}")
-        if settings.reproduce:
+            if save is not None:
+                save(results)
+        if settings.reproduce and "reproduce-full" not in results:
             if max_wait > 0:
                 wait_for_idle(max_wait, log=log)
             log("reproduce --profile full ...")
             results["reproduce-full"] = run_reproduce(settings, workdir)
+            if save is not None:
+                save(results)
     return results
 
 
@@ -1652,7 +1674,23 @@ def main(argv: list[str] | None = None) -> int:
     settings = settings_from_args(args)
     only = [p.strip() for p in args.only.split(",")] if args.only else None
     started = time.perf_counter()
-    results = run_all(settings, only, args.max_wait, retries=args.retries)
+    previous, save, workdir = None, None, None
+    if args.json:
+        raw = Path(args.json)
+        workdir = raw.with_name(raw.name + ".models")  # kept, so that --resume finds the models
+        if args.resume and raw.exists():
+            previous = json.loads(raw.read_text())
+
+        def save(results: dict) -> None:
+            partial = raw.with_name(raw.name + ".partial")
+            partial.write_text(json.dumps(results, indent=1) + "\n")
+            partial.replace(raw)
+
+    elif args.resume:
+        raise SystemExit("--resume needs --json FILE (the figures of the run to continue)")
+    results = run_all(
+        settings, only, args.max_wait, workdir, retries=args.retries, previous=previous, save=save
+    )
     command = "benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     print_table(results, settings)
     print(f"total {time.perf_counter() - started:.0f} s")
@@ -1661,8 +1699,6 @@ def main(argv: list[str] | None = None) -> int:
     if out:
         Path(out).write_text(text)
         print(f"wrote {out}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     return 1 if any("error" in r for r in results.values()) else 0
 
 
