@@ -1,4 +1,4 @@
-"""Smoke tests of benchmarks/run.py on tiny shapes, so that the benchmark runner does not rot.
+"""Smoke tests of the benchmarks package on tiny shapes, so that the benchmark runner does not rot.
 
 The cost model (which products and how many draws each workload needs) is checked against what
 the code really does, counted by torch's FlopCounterMode; every workload runs once on a few
@@ -7,8 +7,9 @@ hundred images; one run goes through the subprocess protocol and writes a RESULT
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import math
+import subprocess
 import sys
 from pathlib import Path
 
@@ -16,22 +17,20 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from rbmvae.devices import make_generator
+from rbmvae.checkpoint import load_model
+from rbmvae.inpainting import clamped_gibbs
+from rbmvae.likelihood import ais_log_partition, iwae_log_likelihood
 from rbmvae.models import RBM, VAE
-from rbmvae.training import ContrastiveDivergence, VAEObjective
+from rbmvae.objectives import ContrastiveDivergence, VAEObjective
+from rbmvae.rng import make_generator
 
-RUNNER = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # the benchmarks package sits beside src/ and is not installed
+    sys.path.insert(0, str(ROOT))
 
-
-def load_runner():
-    spec = importlib.util.spec_from_file_location("rbmvae_benchmarks", RUNNER)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = load_runner()
+from benchmarks import costs, harness, render, run, workloads  # noqa: E402
+from benchmarks.settings import Settings  # noqa: E402
+from benchmarks.workloads_compared import _sklearn_to_rbm  # noqa: E402
 
 try:
     import sklearn  # noqa: F401
@@ -67,7 +66,7 @@ def tiny(**overrides):
         threads=1,
     )
     values.update(overrides)
-    return bench.Settings(**values)
+    return Settings(**values)
 
 
 def addmm_in_place_flops(self_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
@@ -92,7 +91,7 @@ def test_rbm_cost_model_matches_the_products_of_a_training_step(method, k):
     objective.step(rbm, batch, generator)  # PCD: the chains start here (one more product)
     draws_before = generator.get_state()
     flops = counted_flops(lambda: objective.step(rbm, batch, generator))
-    cost = bench.rbm_step_cost(10, 7, method, k)
+    cost = costs.rbm_step_cost(10, 7, method, k)
     assert flops == cost.flops
     # the uniform draws: replay the generator and count how far one step moved it
     replay = make_generator(0)
@@ -107,7 +106,7 @@ def test_pcd_cost_model_counts_the_chains_on_a_short_last_batch():
     generator = make_generator(1)
     objective.step(rbm, torch.zeros(10, 784), generator)  # 10 chains
     flops = counted_flops(lambda: objective.step(rbm, torch.ones(4, 784), generator))
-    assert flops == bench.rbm_step_cost(4, 5, "pcd", 1, chains=10).flops
+    assert flops == costs.rbm_step_cost(4, 5, "pcd", 1, chains=10).flops
 
 
 def test_vae_cost_model_matches_the_products_of_a_training_step():
@@ -116,40 +115,37 @@ def test_vae_cost_model_matches_the_products_of_a_training_step():
     x = torch.rand(12, 784, generator=make_generator(0))
     objective.setup(vae, x, make_generator(1))
     flops = counted_flops(lambda: objective.step(vae, x, make_generator(2)))
-    assert flops == bench.vae_step_cost(12, 3, hidden=16).flops
+    assert flops == costs.vae_step_cost(12, 3, hidden=16).flops
 
 
 def test_evaluation_cost_models_match_the_code():
-    from rbmvae.evaluation import ais_log_partition, iwae_log_likelihood
-    from rbmvae.inpainting import clamped_gibbs
-
     rbm = RBM(784, 6)
     base = torch.zeros(784)
     flops = counted_flops(lambda: ais_log_partition(rbm, base, n_runs=5, n_betas=9))
-    assert flops == bench.ais_cost(5, 9, 6).flops
+    assert flops == costs.ais_cost(5, 9, 6).flops
     vae = VAE(784, 16, 2)
     x = (torch.rand(30, 784, generator=make_generator(0)) < 0.3).float()
     flops = counted_flops(lambda: iwae_log_likelihood(vae, x, k=7, chunk=3, batch_size=20))
-    assert flops == bench.iwae_cost(30, 7, 2, hidden=16, chunk=3, batch=20).flops
+    assert flops == costs.iwae_cost(30, 7, 2, hidden=16, chunk=3, batch=20).flops
     images = torch.rand(4, 784, generator=make_generator(0))
     mask = torch.rand(4, 784, generator=make_generator(1)) < 0.5
     flops = counted_flops(lambda: clamped_gibbs(rbm, images, mask, steps=3, average_last=2))
-    assert flops == bench.inpaint_cost(4, 3, 6, int(mask.sum())).flops
+    assert flops == costs.inpaint_cost(4, 3, 6, int(mask.sum())).flops
 
 
 def test_epoch_cost_counts_the_short_last_batch_and_the_binarization():
-    assert bench.batch_sizes(250, 100) == [100, 100, 50]
-    cost = bench.rbm_epoch_cost(250, 100, 5, "pcd", 1)
-    steps = [bench.rbm_step_cost(n, 5, "pcd", 1, chains=100) for n in (100, 100, 50)]
+    assert costs.batch_sizes(250, 100) == [100, 100, 50]
+    cost = costs.rbm_epoch_cost(250, 100, 5, "pcd", 1)
+    steps = [costs.rbm_step_cost(n, 5, "pcd", 1, chains=100) for n in (100, 100, 50)]
     assert cost.flops == sum(step.flops for step in steps)
-    assert bench.Gemm("NN", 150, 784, 5) in steps[2].gemms  # short batch + 100 chains
+    assert costs.Gemm("NN", 150, 784, 5) in steps[2].gemms  # short batch + 100 chains
     assert cost.uniform == 300 * (784 + 5) + 250 * 784  # the chains' states, the binarization
 
 
 def test_summary_and_floor_arithmetic():
-    assert bench.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
-    gemm = bench.Gemm("NN", 2, 3, 4)
-    cost = bench.Cost()
+    assert harness.summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    gemm = costs.Gemm("NN", 2, 3, 4)
+    cost = costs.Cost()
     cost.add(gemm, 5)
     cost.uniform, cost.normal = 1000, 10
     floor = {
@@ -159,7 +155,7 @@ def test_summary_and_floor_arithmetic():
         "softplus_ns": 1.0,
         "square_gflops": 1.0,
     }
-    result = bench.floor_seconds(cost, floor)
+    result = costs.floor_seconds(cost, floor)
     assert result["gemm_seconds"] == 2.5 and result["flops"] == 5 * 2 * 2 * 3 * 4
     assert math.isclose(result["rng_seconds"], 1000 * 2e-9 + 10 * 10e-9)
     assert math.isclose(result["peak_seconds"], 240 / 1e9)
@@ -167,32 +163,34 @@ def test_summary_and_floor_arithmetic():
 
 def test_every_workload_runs_on_tiny_shapes(tmp_path):
     settings = tiny()
-    worker = bench.Worker(settings, tmp_path)
+    worker = harness.Worker(settings, tmp_path)
 
-    def run(name, label=None, **params):
-        return bench.run_workload(name, settings, tmp_path, params, worker.data, label)
+    def run_one(name, label=None, **params):
+        return workloads.run_workload(name, settings, tmp_path, params, worker.data, label)
 
-    results = {"floor": run("floor"), "baseline": run("baseline")}
+    results = {"floor": run_one("floor"), "baseline": run_one("baseline")}
     floor = results["floor"]
-    costs = bench.workload_costs(settings, worker.n_train)
-    for cost in costs.values():  # every product of every workload has its measured time
+    planned = costs.workload_costs(settings, worker.n_train)
+    for cost in planned.values():  # every product of every workload has its measured time
         for gemm in cost.gemms:
             assert floor["gemm"][gemm.key]["gflops"] > 0
     assert floor["uniform_ns"] > 0 and floor["normal_ns"] > 0 and floor["softplus_ns"] > 0
-    for step in bench.plan(settings)[2:]:
+    for step in workloads.plan(settings)[2:]:
         if step.workload == "sklearn_rbm" and not settings.sklearn:
             continue
-        results[step.label] = run(step.workload, step.label, **step.params)
+        results[step.label] = run_one(step.workload, step.label, **step.params)
         assert results[step.label]["peak_rss_mb"] > 0, step.label
-        if step.label in costs:  # measured its own floor right after it ran
+        if step.label in planned:  # measured its own floor right after it ran
             assert set(results[step.label]["floor"]["gemm"]) == {
-                gemm.key for gemm in costs[step.label].gemms
+                gemm.key for gemm in planned[step.label].gemms
             }
     train = results["rbm-pcd1-h8"]
     assert train["images"] == 300 and train["scale"] == worker.n_train / 300
     assert train["epoch_seconds"]["median"] > 0
     assert results["rbm-cd2-h8"]["images"] == 200
-    assert (tmp_path / "vae-z2.pt").exists() and (tmp_path / "rbm-equal-time.pt").exists()
+    for name, kind in (("vae-z2", "vae"), ("rbm-equal-time", "rbm")):  # kept as checkpoints
+        load_model(tmp_path / name, kind=kind)
+    assert not list(tmp_path.glob("*.pt"))  # and no pickles
     assert results["iwae"]["trained_model"] and results["inpaint"]["trained_model"]
     assert results["inpaint"]["missing"] == 10 * round(0.5 * 784)
     equal = results["equal-time"]
@@ -202,13 +200,13 @@ def test_every_workload_runs_on_tiny_shapes(tmp_path):
         assert math.isfinite(equal["difference_nats"])
     profile = results["profile-rbm-pcd1-h8"]
     assert math.isclose(sum(profile["groups"].values()), 1.0) and profile["top"]
-    floors = bench.workload_floors(results, settings)
-    assert set(floors) == set(costs) and all(f["gemm_seconds"] > 0 for f in floors.values())
-    text = bench.render(results, settings, bench.machine_info(settings), "benchmarks/run.py")
+    floors = costs.workload_floors(results, settings)
+    assert set(floors) == set(planned) and all(f["gemm_seconds"] > 0 for f in floors.values())
+    text = render.render(results, settings, render.machine_info(settings), "benchmarks/run.py")
     for heading in ("## Machine", "## The floor", "## Training", "## Evaluation", "## Targets"):
         assert heading in text
     assert "rbm-pcd1-h8" in text and "| ais |" in text
-    bench.print_table(results, settings)
+    render.print_table(results, settings)
 
 
 def test_sklearn_parameters_map_onto_an_rbm():
@@ -218,7 +216,7 @@ def test_sklearn_parameters_map_onto_an_rbm():
 
     x = (np.random.default_rng(0).random((50, 784)) < 0.3).astype(np.float32)
     estimator = BernoulliRBM(n_components=5, n_iter=2, random_state=0).fit(x)
-    rbm = bench._sklearn_to_rbm(estimator, "cpu")
+    rbm = _sklearn_to_rbm(estimator, "cpu")
     v = torch.as_tensor(x[:7])
     # scikit-learn's free energy -b'v - sum softplus(c + vW) is rbmvae's (Eq. 1.7)
     theirs = -torch.as_tensor(estimator._free_energy(x[:7]))
@@ -228,16 +226,47 @@ def test_sklearn_parameters_map_onto_an_rbm():
     )
 
 
-def test_the_command_runs_workloads_in_subprocesses_and_writes_results(tmp_path):
-    settings = tiny()
-    results = bench.run_all(settings, only=["rbm-pcd1"], max_wait=0, log=lambda *_: None)
+def test_the_command_runs_workloads_in_subprocesses_and_writes_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(run, "settings_from_args", lambda args: tiny())
+    raw, out = tmp_path / "raw.json", tmp_path / "RESULTS.md"
+    argv = ["--only", "rbm-pcd1", "--max-wait", "0", "--retries", "0"]
+    argv += ["--json", str(raw), "--out", str(out)]
+    assert run.main(argv) == 0
+    results = json.loads(raw.read_text())
     assert set(results) == {"floor", "baseline", "rbm-pcd1-h8"}
     for label, result in results.items():
         assert "error" not in result, (label, result)
         assert result["peak_rss_mb"] > 0 and result["worker_cpu_seconds"] > 0
     assert results["rbm-pcd1-h8"]["epoch_seconds"]["median"] > 0
-    text = bench.render(results, settings, bench.machine_info(settings), "run.py --only rbm-pcd1")
+    text = out.read_text()
+    assert text.startswith("# Benchmarks\n\nWritten by `benchmarks/run.py --only rbm-pcd1")
     assert "| rbm-pcd1-h8 (on 300 images, scaled) |" in text
+    # --resume keeps every finished workload: nothing runs again
+    monkeypatch.setattr(run, "run_with_retries", lambda *args: pytest.fail("ran again"))
+    assert run.main([*argv, "--resume"]) == 0
+    assert json.loads(raw.read_text()) == results
+
+
+def test_a_disturbed_workload_runs_again_and_the_least_disturbed_attempt_is_kept(monkeypatch):
+    shares = iter([0.5, 0.2, 0.3, 0.0])
+    monkeypatch.setattr(harness, "spawn", lambda *args: {"others_cpu_share": next(shares)})
+    result = harness.run_with_retries("ais", tiny(), Path("."), {}, "ais", 2, 0, lambda *_: None)
+    assert result == {"others_cpu_share": 0.2, "busy_before": None, "attempts": 2}
+    assert next(shares) == 0.0  # two retries, no more
+    shares = iter([0.01, 0.9])
+    result = harness.run_with_retries("ais", tiny(), Path("."), {}, "ais", 2, 0, lambda *_: None)
+    assert result["attempts"] == 1  # quiet enough: not run again
+
+
+def test_the_script_runs_from_any_directory(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--resume" in done.stdout and "--json" in done.stdout
 
 
 # ------------------------------------------------------------------------------------------------

@@ -34,18 +34,14 @@ def test_wrong_kind_is_refused(saved):
         load_model(saved[1], kind="vae")
 
 
-def test_edited_weights_are_refused(saved):
-    path = saved[1] / WEIGHTS_FILE
-    blob = bytearray(path.read_bytes())
-    blob[-3] ^= 0xFF
-    path.write_bytes(bytes(blob))
+def test_edited_weights_are_refused(saved, corrupt):
+    corrupt.flip_byte(saved[1] / WEIGHTS_FILE, -3, 0xFF)
     with pytest.raises(CheckpointError, match="do not match the SHA-256"):
         load_model(saved[1])
 
 
-def test_truncated_weights_are_refused(saved):
-    path = saved[1] / WEIGHTS_FILE
-    path.write_bytes(path.read_bytes()[:100])
+def test_truncated_weights_are_refused(saved, corrupt):
+    corrupt.truncate(saved[1] / WEIGHTS_FILE, 100)
     with pytest.raises(CheckpointError, match="truncated or corrupt"):
         load_model(saved[1])
 

@@ -1,8 +1,4 @@
 import gzip
-import hashlib
-import http.server
-import threading
-from functools import partial
 
 import numpy as np
 import pytest
@@ -10,30 +6,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rbmvae.data import (
-    STANDARD_FILES,
-    binarize,
-    fetch_files,
-    load_dataset,
-    read_idx,
-    read_idx_directory,
-    write_idx,
-)
+from rbmvae.data import STANDARD_FILES, binarize, fetch_files, load_dataset, read_idx_directory
 from rbmvae.errors import ConfigError, DataError
+from rbmvae.idx import read_idx, write_idx
 
-
-def write_dataset(directory, n_train=12, n_test=7, shape=(28, 28), gz=True, seed=0):
-    rng = np.random.default_rng(seed)
-    suffix = ".gz" if gz else ""
-    arrays = {
-        "train_images": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
-        "train_labels": rng.integers(0, 10, n_train, dtype=np.uint8),
-        "test_images": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
-        "test_labels": rng.integers(0, 10, n_test, dtype=np.uint8),
-    }
-    for key, array in arrays.items():
-        write_idx(directory / (STANDARD_FILES[key] + suffix), array)
-    return arrays
+MNIST_SIZED = {"n_train": 12, "n_test": 7, "shape": (28, 28)}  # for write_dataset
 
 
 @pytest.mark.parametrize("suffix", ["", ".gz"])
@@ -84,20 +61,18 @@ def test_wrong_dimensions_are_refused(tmp_path):
         read_idx(path, expected_ndim=3)
 
 
-def test_truncated_payload_is_refused(tmp_path):
+def test_truncated_payload_is_refused(tmp_path, corrupt):
     path = tmp_path / "imgs"
     write_idx(path, np.zeros((4, 28, 28), dtype=np.uint8))
-    data = path.read_bytes()
-    path.write_bytes(data[:-10])
+    corrupt.truncate(path, -10)
     with pytest.raises(DataError, match="imgs: .*truncated or corrupt"):
         read_idx(path)
 
 
-def test_truncated_gzip_is_refused(tmp_path):
+def test_truncated_gzip_is_refused(tmp_path, corrupt):
     path = tmp_path / "imgs.gz"
     write_idx(path, np.random.default_rng(0).integers(0, 256, (50, 28, 28), dtype=np.uint8))
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+    corrupt.truncate(path, path.stat().st_size // 2)
     with pytest.raises(DataError, match=r"imgs.gz: (unreadable|truncated)"):
         read_idx(path)
 
@@ -119,8 +94,8 @@ def test_huge_header_refused_before_allocation(tmp_path):
         read_idx(path)
 
 
-def test_directory_reader_and_count_mismatch(tmp_path):
-    arrays = write_dataset(tmp_path)
+def test_directory_reader_and_count_mismatch(tmp_path, write_dataset):
+    arrays = write_dataset(tmp_path, **MNIST_SIZED)
     data = read_idx_directory(tmp_path)
     assert data.train_images.shape == (12, 784) and data.train_images.dtype == torch.float32
     assert data.image_shape == (28, 28)
@@ -133,15 +108,15 @@ def test_directory_reader_and_count_mismatch(tmp_path):
         read_idx_directory(tmp_path)
 
 
-def test_directory_missing_file_and_empty_directory(tmp_path):
+def test_directory_missing_file_and_empty_directory(tmp_path, write_dataset):
     with pytest.raises(DataError, match="missing train-images-idx3-ubyte"):
         read_idx_directory(tmp_path)
-    write_dataset(tmp_path, gz=False)
+    write_dataset(tmp_path, **MNIST_SIZED, gz=False)
     assert read_idx_directory(tmp_path).train_images.shape[0] == 12  # raw files work too
 
 
-def test_other_image_sizes_are_accepted_when_consistent(tmp_path):
-    write_dataset(tmp_path, shape=(8, 6))
+def test_other_image_sizes_are_accepted_when_consistent(tmp_path, write_dataset):
+    write_dataset(tmp_path, n_train=12, n_test=7, shape=(8, 6))
     data = read_idx_directory(tmp_path)
     assert data.image_shape == (8, 6) and data.n_pixels == 48
     write_idx(tmp_path / "t10k-images-idx3-ubyte.gz", np.zeros((7, 6, 8), dtype=np.uint8))
@@ -183,57 +158,34 @@ def test_binarize_modes(generator):
 # downloads, against a local HTTP server
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def http_root(tmp_path):
+def test_download_verifies_hashes(http_server, tmp_path, write_dataset):
     root = tmp_path / "served"
-    root.mkdir()
-    server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), partial(_QuietHandler, directory=str(root))
-    )
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-    server.server_close()
-
-
-def _md5s(directory):
-    return {
-        key: hashlib.md5((directory / (stem + ".gz")).read_bytes()).hexdigest()
-        for key, stem in STANDARD_FILES.items()
-    }
-
-
-def test_download_verifies_hashes(http_root, tmp_path):
-    root, url = http_root
-    write_dataset(root)
+    write_dataset(root, **MNIST_SIZED)
+    http_server.serve(root)
     cache = tmp_path / "dl"
-    found = fetch_files(_md5s(root), [url], cache)
+    found = fetch_files(http_server.md5s(root), [http_server.url], cache)
     assert set(found) == set(STANDARD_FILES)
     data = read_idx_directory(cache)
     assert data.train_images.shape == (12, 784)
 
 
-def test_download_falls_back_to_next_mirror(http_root, tmp_path):
-    root, url = http_root
-    write_dataset(root)
+def test_download_falls_back_to_next_mirror(http_server, tmp_path, write_dataset):
+    root = tmp_path / "served"
+    write_dataset(root, **MNIST_SIZED)
+    http_server.serve(root)
     dead = "http://127.0.0.1:9/"  # discard port: connection refused
-    found = fetch_files(_md5s(root), [dead, url], tmp_path / "dl")
+    found = fetch_files(http_server.md5s(root), [dead, http_server.url], tmp_path / "dl")
     assert len(found) == 4
 
 
-def test_tampered_download_is_refused(http_root, tmp_path):
-    root, url = http_root
-    write_dataset(root)
-    md5 = _md5s(root)
+def test_tampered_download_is_refused(http_server, tmp_path, write_dataset):
+    root = tmp_path / "served"
+    write_dataset(root, **MNIST_SIZED)
+    md5 = http_server.md5s(root)
     target = root / "train-images-idx3-ubyte.gz"
     target.write_bytes(target.read_bytes()[:-5] + b"XXXXX")
+    http_server.serve(root)
     cache = tmp_path / "dl"
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: download failed.*hash"):
-        fetch_files(md5, [url], cache)
+        fetch_files(md5, [http_server.url], cache)
     assert not (cache / "train-images-idx3-ubyte.gz").exists()

@@ -10,6 +10,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from rbmvae import evaluation as ev
+from rbmvae import likelihood, scoring
+from rbmvae.models.rbm import pseudo_log_likelihood
 from rbmvae.cli import main
 from rbmvae.data import Dataset
 from rbmvae.errors import ConfigError
@@ -49,7 +51,7 @@ def brute_force_log_z(rbm):
 @pytest.mark.parametrize("batch_size", [1, 5, 1 << 10])
 def test_exact_log_z_equals_enumeration_over_both_layers(shape, batch_size):
     rbm = random_rbm(*shape, scale=1.0)
-    exact = ev.log_partition_exact(rbm, batch_size=batch_size)
+    exact = likelihood.log_partition_exact(rbm, batch_size=batch_size)
     assert exact == pytest.approx(brute_force_log_z(rbm), abs=1e-9)
 
 
@@ -59,14 +61,14 @@ def test_exact_log_z_splits_large_layers_correctly():
     with torch.no_grad():
         reference = float(torch.logsumexp(-rbm.free_energy_hidden(all_states(12)), dim=0))
     for batch_size in (16, 1 << 10, 1 << 14):
-        assert ev.log_partition_exact(rbm, batch_size=batch_size) == pytest.approx(
+        assert likelihood.log_partition_exact(rbm, batch_size=batch_size) == pytest.approx(
             reference, abs=1e-8
         )
 
 
 def test_exact_log_z_refuses_large_models():
     with pytest.raises(ConfigError, match="at most 25"):
-        ev.log_partition_exact(RBM(30, 26))
+        likelihood.log_partition_exact(RBM(30, 26))
 
 
 def test_exact_log_z_of_784_by_20_rbm_takes_seconds():
@@ -74,7 +76,7 @@ def test_exact_log_z_of_784_by_20_rbm_takes_seconds():
     with torch.no_grad():
         rbm.weight[:, 10:] = 0.0  # the last ten hidden units are independent of v
     started = time.perf_counter()
-    exact = ev.log_partition_exact(rbm)
+    exact = likelihood.log_partition_exact(rbm)
     seconds = time.perf_counter() - started
     assert seconds < 60  # about 2 s on 2 idle cores; generous for busy CI machines
     # Independent: the ten free hidden units factor out as sum softplus(c_j).
@@ -91,11 +93,11 @@ def test_exact_log_z_of_784_by_20_rbm_takes_seconds():
 
 def test_log_likelihood_is_normalized():
     rbm = random_rbm(9, 6)
-    log_z = ev.log_partition_exact(rbm)
-    per_image = ev.rbm_log_likelihood(rbm, all_states(9), log_z, per_image=True)
+    log_z = likelihood.log_partition_exact(rbm)
+    per_image = likelihood.rbm_log_likelihood(rbm, all_states(9), log_z, per_image=True)
     assert per_image.shape == (2**9,)
     assert float(torch.logsumexp(per_image, dim=0)) == pytest.approx(0.0, abs=1e-9)
-    assert ev.rbm_log_likelihood(rbm, all_states(9), log_z) == pytest.approx(
+    assert likelihood.rbm_log_likelihood(rbm, all_states(9), log_z) == pytest.approx(
         float(per_image.mean())
     )
 
@@ -104,31 +106,31 @@ def test_base_rate_bias_is_the_logit_of_smoothed_means():
     images = torch.zeros(8, 3)
     images[:, 1] = 1.0
     images[:4, 2] = 1.0
-    bias = ev.base_rate_visible_bias(images, pseudo_count=1.0)
+    bias = likelihood.base_rate_visible_bias(images, pseudo_count=1.0)
     torch.testing.assert_close(torch.sigmoid(bias), torch.tensor([1 / 10, 9 / 10, 5 / 10]))
 
 
 def test_ais_betas_follow_sm08():
-    betas = ev.ais_betas(14500)
+    betas = likelihood.ais_betas(14500)
     assert betas.shape == (14501,)
     assert betas[0] == 0 and betas[-1] == 1 and bool((betas.diff() > 0).all())
     steps = betas[1:]
     assert int((steps <= 0.5).sum()) == 500
     assert int(((steps > 0.5) & (steps <= 0.9)).sum()) == 4000
     assert int((steps > 0.9).sum()) == 10000
-    assert ev.ais_betas(30).shape == (31,)
+    assert likelihood.ais_betas(30).shape == (31,)
     with pytest.raises(ConfigError):
-        ev.ais_betas(2)
+        likelihood.ais_betas(2)
 
 
 @pytest.mark.parametrize("shape,scale", [((10, 8), 1.0), ((12, 16), 0.7)])
 def test_ais_agrees_with_exact_log_z(shape, scale):
     rbm = random_rbm(*shape, scale=scale, seed=3)
-    exact = ev.log_partition_exact(rbm)
+    exact = likelihood.log_partition_exact(rbm)
     g = torch.Generator().manual_seed(0)
     data = (torch.rand(500, shape[0], generator=g) < torch.sigmoid(rbm.visible_bias)).double()
-    base = ev.base_rate_visible_bias(data)
-    result = ev.ais_log_partition(rbm, base, n_runs=200, n_betas=2000, generator=g)
+    base = likelihood.base_rate_visible_bias(data)
+    result = likelihood.ais_log_partition(rbm, base, n_runs=200, n_betas=2000, generator=g)
     assert abs(result.log_z - exact) < 0.1
     assert result.log_z_low <= result.log_z <= result.log_z_high
     assert result.log_z_high - result.log_z_low < 0.5
@@ -150,7 +152,7 @@ class CountMatmuls(TorchDispatchMode):
 def test_ais_does_two_products_per_beta_whatever_the_runs(n_runs):
     rbm = random_rbm(10, 8, scale=0.5, dtype=torch.float32)
     with CountMatmuls() as counter:
-        result = ev.ais_log_partition(
+        result = likelihood.ais_log_partition(
             rbm, torch.zeros(10), n_runs=n_runs, n_betas=50, generator=torch.Generator()
         )
     assert counter.count == result.matmuls == 2 * 50 - 1
@@ -159,7 +161,7 @@ def test_ais_does_two_products_per_beta_whatever_the_runs(n_runs):
 def test_ais_refuses_bad_betas():
     rbm = random_rbm(4, 3)
     with pytest.raises(ConfigError, match="betas"):
-        ev.ais_log_partition(rbm, torch.zeros(4), betas=torch.tensor([0.0, 0.7, 0.5, 1.0]))
+        likelihood.ais_log_partition(rbm, torch.zeros(4), betas=torch.tensor([0.0, 0.7, 0.5, 1.0]))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -187,10 +189,10 @@ def tiny_images(n=40, d=12, seed=1):
 
 def test_iwae_approaches_quadrature_log_likelihood():
     vae, x = tiny_vae(), tiny_images(200)
-    exact = ev.log_likelihood_quadrature(vae, x, grid_size=301, limit=7.0)
+    exact = likelihood.log_likelihood_quadrature(vae, x, grid_size=301, limit=7.0)
     errors = {}
     for k in (100, 5000):
-        estimate = ev.iwae_log_likelihood(
+        estimate = likelihood.iwae_log_likelihood(
             vae,
             x,
             k=k,
@@ -203,18 +205,18 @@ def test_iwae_approaches_quadrature_log_likelihood():
         errors[k] = (estimate - exact).abs()
     assert float(errors[5000].mean()) < 0.5 * float(errors[100].mean())
     assert float(errors[5000].median()) < 0.05
-    mean = ev.iwae_log_likelihood(vae, x, k=5000, generator=torch.Generator().manual_seed(0))
+    mean = likelihood.iwae_log_likelihood(vae, x, k=5000, generator=torch.Generator().manual_seed(0))
     assert mean == pytest.approx(float(exact.mean()), abs=0.05)
 
 
 def test_elbo_below_iwae_which_grows_with_k():
     vae, x = tiny_vae(seed=2), tiny_images(200)
     many = x.repeat(200, 1)  # 200 draws per image make the ELBO's estimate precise
-    lower = ev.elbo(vae, many, generator=torch.Generator().manual_seed(0))
-    single = ev.iwae_log_likelihood(vae, many, k=1, generator=torch.Generator().manual_seed(1))
+    lower = likelihood.elbo(vae, many, generator=torch.Generator().manual_seed(0))
+    single = likelihood.iwae_log_likelihood(vae, many, k=1, generator=torch.Generator().manual_seed(1))
     assert lower == pytest.approx(single, abs=0.1)  # L_1 is the ELBO
     bounds = [
-        ev.iwae_log_likelihood(vae, x, k=k, generator=torch.Generator().manual_seed(0))
+        likelihood.iwae_log_likelihood(vae, x, k=k, generator=torch.Generator().manual_seed(0))
         for k in (1, 10, 100, 1000)
     ]
     assert all(a < b for a, b in itertools.pairwise(bounds))
@@ -229,10 +231,10 @@ def test_active_units_count_varying_posterior_means():
     x = tiny_images(300)
     means = vae.encode(x)[0].detach()
     reference = ((means - means.mean(0)) ** 2).mean(0)
-    torch.testing.assert_close(ev.posterior_mean_variance(vae, x, batch_size=7), reference)
+    torch.testing.assert_close(likelihood.posterior_mean_variance(vae, x, batch_size=7), reference)
     assert reference[0] > 0.01 and reference[2] < 0.01
-    assert ev.active_units(vae, x) == 1
-    assert ev.active_units(vae, x, threshold=0.0) == 2
+    assert likelihood.active_units(vae, x) == 1
+    assert likelihood.active_units(vae, x, threshold=0.0) == 2
 
 
 # ------------------------------------------------------------------------------------------------
@@ -244,14 +246,14 @@ def test_knn_fill_matches_brute_force():
     train = torch.rand(50, 16, generator=g)
     images = torch.rand(9, 16, generator=g)
     mask = torch.rand(9, 16, generator=g) < 0.4
-    filled = ev.knn_fill(images, mask, train, k=3, batch_size=4)
+    filled = scoring.knn_fill(images, mask, train, k=3, batch_size=4)
     observed = (~mask).float()
     distances = (observed[:, None, :] * (images[:, None, :] - train[None]) ** 2).sum(-1)
     nearest = distances.argsort(dim=1)[:, :3]
     expected = torch.where(mask, train[nearest].mean(1), images)
     torch.testing.assert_close(filled, expected)
     # an image that is in the training set is completed from itself with k = 1
-    copy = ev.knn_fill(train[7:8], mask[:1], train, k=1)
+    copy = scoring.knn_fill(train[7:8], mask[:1], train, k=1)
     torch.testing.assert_close(copy, train[7:8])
 
 
@@ -259,8 +261,8 @@ def test_baseline_fills_keep_observed_pixels():
     g = torch.Generator().manual_seed(0)
     images, train = torch.rand(5, 6, generator=g), torch.rand(20, 6, generator=g)
     mask = torch.rand(5, 6, generator=g) < 0.5
-    zero = ev.zero_fill(images, mask)
-    mean = ev.mean_fill(images, mask, train)
+    zero = scoring.zero_fill(images, mask)
+    mean = scoring.mean_fill(images, mask, train)
     for filled in (zero, mean):
         assert torch.equal(filled[~mask], images[~mask])
     assert bool((zero[mask] == 0).all())
@@ -271,7 +273,7 @@ def test_missing_pixel_errors_by_hand():
     original = torch.tensor([[1.0, 0.0, 0.5, 1.0]])
     filled = torch.tensor([[0.8, 0.3, 0.5, 0.0]])
     mask = torch.tensor([[True, True, False, True]])
-    mse, bce = ev.missing_pixel_errors(filled, original, mask, clip=1e-4)
+    mse, bce = scoring.missing_pixel_errors(filled, original, mask, clip=1e-4)
     assert mse == pytest.approx((0.2**2 + 0.3**2 + 1.0) / 3)
     assert bce == pytest.approx(-(math.log(0.8) + math.log(0.7) + math.log(1e-4)) / 3)
 
@@ -296,30 +298,30 @@ def classifier_cache(tmp_path_factory):
 
 
 def test_evaluation_classifier_is_fitted_once_and_cached(small_data, classifier_cache, monkeypatch):
-    classifier, info = ev.evaluation_classifier(small_data, cache_dir=classifier_cache)
+    classifier, info = scoring.evaluation_classifier(small_data, cache_dir=classifier_cache)
     assert info["test_accuracy"] > 0.8
     assert info["cache"] and "MLP" in info["name"]
     files = sorted(p.suffix for p in classifier_cache.glob(f"{info['key']}.*"))
     assert files == [".json", ".safetensors"]
-    assert ev.classifier_accuracy(
+    assert scoring.classifier_accuracy(
         classifier, small_data.test_images, small_data.test_labels
     ) == pytest.approx(info["test_accuracy"])
 
     def refit(*args, **kwargs):
         raise AssertionError("refitted although cached")
 
-    monkeypatch.setattr(ev, "fit_classifier", refit)
-    again, info_again = ev.evaluation_classifier(small_data, cache_dir=classifier_cache)
+    monkeypatch.setattr(scoring, "fit_classifier", refit)
+    again, info_again = scoring.evaluation_classifier(small_data, cache_dir=classifier_cache)
     assert info_again == info
     x = small_data.test_images[:10]
     torch.testing.assert_close(again(x), classifier(x))
 
 
 def test_damaged_classifier_cache_is_refitted(small_data, tmp_path):
-    _, info = ev.evaluation_classifier(small_data, cache_dir=tmp_path)
+    _, info = scoring.evaluation_classifier(small_data, cache_dir=tmp_path)
     weights = next(tmp_path.glob("*.safetensors"))
     weights.write_bytes(b"garbage")
-    _, refitted = ev.evaluation_classifier(small_data, cache_dir=tmp_path)
+    _, refitted = scoring.evaluation_classifier(small_data, cache_dir=tmp_path)
     assert refitted["weights_sha256"] == info["weights_sha256"]  # deterministic fit
     assert weights.read_bytes() != b"garbage"
 
@@ -329,8 +331,8 @@ def test_inpainting_table_rows_share_masks(small_data, classifier_cache):
     rbm.reset_parameters(small_data.train_images.mean(0), torch.Generator().manual_seed(0))
     vae = VAE(784, 32, 2)
     vae.reset_parameters(torch.Generator().manual_seed(0))
-    classifier = ev.evaluation_classifier(small_data, cache_dir=classifier_cache)
-    table = ev.inpainting_table(
+    classifier = scoring.evaluation_classifier(small_data, cache_dir=classifier_cache)
+    table = scoring.inpainting_table(
         {"rbm": rbm, "vae": vae},
         small_data,
         fractions=(0.2, 0.5),
@@ -346,15 +348,15 @@ def test_inpainting_table_rows_share_masks(small_data, classifier_cache):
         "metropolis",
     }
     images = small_data.test_images[:60]
-    masks = ev.evaluation_masks(60, 784, (0.2, 0.5), seed=5)
+    masks = scoring.evaluation_masks(60, 784, (0.2, 0.5), seed=5)
     for fraction, mask in zip((0.2, 0.5), masks, strict=True):
         assert int(mask.sum()) == 60 * round(fraction * 784)
         rows = {r["method"]: r for r in table.rows if r["fraction"] == fraction}
         zero = rows["zero fill"]
         assert zero["mse"] == pytest.approx(float(images[mask].double().pow(2).mean()))
-        knn = ev.knn_fill(images, mask, small_data.train_images, k=10)
+        knn = scoring.knn_fill(images, mask, small_data.train_images, k=10)
         assert rows["10-NN fill"]["mse"] == pytest.approx(
-            ev.missing_pixel_errors(knn, images, mask)[0]
+            scoring.missing_pixel_errors(knn, images, mask)[0]
         )
         # on digits, neighbours beat the pixel means, which beat zeros
         assert rows["10-NN fill"]["mse"] < rows["training-mean fill"]["mse"] < zero["mse"]
@@ -404,7 +406,7 @@ def test_cli_evaluate_rbm(tmp_path, classifier_cache, monkeypatch, capsys):
         "zero fill",
         "training-mean fill",
         "10-NN fill",
-        "RBM 8 hidden",
+        "RBM, 8 hidden",
     }
     assert all(r["mse"]["unit"] == "squared error per missing pixel" for r in rows)
     assert set(report["seconds"]) == {"log_likelihood", "inpainting", "total"}

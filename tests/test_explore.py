@@ -157,8 +157,8 @@ def test_page_reads_every_float16_value_exactly(browser):
     """The page's float16 decoder, run on all 65,536 bit patterns, agrees with NumPy's."""
     import numpy as np
 
-    source = resources.files("rbmvae").joinpath("explore.js").read_text(encoding="utf-8")
-    function = re.search(r"function halfToFloat\(bits\) \{.*?\n  \}", source, re.S).group(0)
+    source = resources.files("rbmvae.explore").joinpath("maths.js").read_text(encoding="utf-8")
+    function = re.search(r"function halfToFloat\(bits\) \{.*?\n\}", source, re.S).group(0)
     page, problems = _open(browser, "<!DOCTYPE html><html><body></body></html>")
     values = page.evaluate(
         "() => {" + function + "; const out = [];"

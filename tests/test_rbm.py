@@ -5,7 +5,7 @@ import torch
 
 from rbmvae.errors import ConfigError
 from rbmvae.models import RBM
-from rbmvae.training import ContrastiveDivergence
+from rbmvae.objectives import ContrastiveDivergence
 
 torch.set_default_dtype(torch.float32)
 
@@ -14,17 +14,7 @@ def all_states(n):
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=n)))
 
 
-def tiny_rbm(n_visible=5, n_hidden=4, scale=1.0, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    rbm = RBM(n_visible, n_hidden).double()
-    with torch.no_grad():
-        rbm.weight.copy_(torch.randn(n_visible, n_hidden, generator=g, dtype=torch.float64) * scale)
-        rbm.visible_bias.copy_(torch.randn(n_visible, generator=g, dtype=torch.float64) * 0.5)
-        rbm.hidden_bias.copy_(torch.randn(n_hidden, generator=g, dtype=torch.float64) * 0.5)
-    return rbm
-
-
-def test_free_energy_matches_brute_force():
+def test_free_energy_matches_brute_force(tiny_rbm):
     rbm = tiny_rbm()
     v = all_states(5).double()
     h = all_states(4).double()
@@ -36,7 +26,7 @@ def test_free_energy_matches_brute_force():
     torch.testing.assert_close(rbm.free_energy_hidden(h), -torch.logsumexp(-energies_h, dim=1))
 
 
-def test_conditionals_match_the_joint():
+def test_conditionals_match_the_joint(tiny_rbm):
     rbm = tiny_rbm()
     v = all_states(5).double()
     h = all_states(4).double()
@@ -48,7 +38,7 @@ def test_conditionals_match_the_joint():
     torch.testing.assert_close(rbm.visible_probs(h), p_v_given_h @ v)
 
 
-def test_cd_gradient_equals_autograd():
+def test_cd_gradient_equals_autograd(tiny_rbm):
     rbm = tiny_rbm(12, 7)
     g = torch.Generator().manual_seed(3)
     v_data = (torch.rand(9, 12, generator=g) < 0.5).double()
@@ -90,7 +80,7 @@ def test_objective_step_sets_the_gradient_of_its_loss(method):
         torch.testing.assert_close(param.grad, expected)
 
 
-def test_gibbs_sampler_reaches_the_model_distribution():
+def test_gibbs_sampler_reaches_the_model_distribution(tiny_rbm):
     """Long Gibbs chains on a tiny RBM visit visible states with the exact p(v) (Eq. 1.4)."""
     rbm = tiny_rbm(4, 3, scale=1.0, seed=2).float()
     v_states = all_states(4)

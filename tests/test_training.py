@@ -8,7 +8,8 @@ from rbmvae.checkpoint import load_model
 from rbmvae.data import Dataset
 from rbmvae.errors import ConfigError, TrainingError
 from rbmvae.models import RBM
-from rbmvae.training import ContrastiveDivergence, TrainConfig, TrainingInterrupted, fit
+from rbmvae.objectives import ContrastiveDivergence
+from rbmvae.training import TrainConfig, TrainingInterrupted, fit
 
 
 def small(data: Dataset, n_train=600, n_test=300) -> Dataset:

@@ -12,13 +12,13 @@ from torch.distributions import Bernoulli, Normal
 import rbmvae
 from rbmvae.cli import main
 from rbmvae.data import Dataset, binarize
-from rbmvae.devices import make_generator
+from rbmvae.rng import make_generator
 from rbmvae.errors import ConfigError
-from rbmvae.evaluation import log_likelihood_quadrature
+from rbmvae.likelihood import log_likelihood_quadrature
 from rbmvae.figures import latent_coordinates, latent_values, manifold_array, traversal_array
 from rbmvae.inpainting import metropolis_within_gibbs, pseudo_gibbs
 from rbmvae.models.vae import VAE, bernoulli_log_likelihood, gaussian_kl, negative_elbo
-from rbmvae.training import VAEObjective
+from rbmvae.objectives import VAEObjective
 
 
 def _tiny_vae(n_visible=6, n_hidden=16, n_latent=2, seed=0, scale=3.0):
@@ -316,8 +316,8 @@ def test_vae_inpainting_keeps_observed_and_beats_mean_fill(trained, sample_data,
     assert torch.equal(filled[~mask], images[~mask])
     assert filled.min() >= 0 and filled.max() <= 1
     mean_fill = torch.where(mask, fill.expand_as(images), images)
-    error = rbmvae.masked_mse(filled, images, mask)
-    assert error < 0.9 * rbmvae.masked_mse(mean_fill, images, mask)
+    error = rbmvae.missing_pixel_errors(filled, images, mask)[0]
+    assert error < 0.9 * rbmvae.missing_pixel_errors(mean_fill, images, mask)[0]
 
 
 def test_samplers_keep_observed_pixels_in_their_states(trained, sample_data):

@@ -12,60 +12,84 @@ A notebook session::
     vae = rbmvae.VAE(n_latent=2)
     rbmvae.fit(vae, data, epochs=10)
     filled = rbmvae.inpaint(vae, data.test_images[:16], mask, sampler="metropolis")
-    report = rbmvae.evaluate(vae, data, iwae_k=500, n=200)
+    report = rbmvae.evaluate(vae, data, iwae_k=500, inpaint_images=200)
+
+This module exports the library: data, masks, models, the training loop, checkpoints, samplers,
+likelihood estimators and the evaluation. The study (``rbmvae reproduce``) lives in
+``rbmvae.study``, the command line in ``rbmvae.cli``.
 """
 
-__version__ = "0.1.0"
-
-from .checkpoint import load_model, save_model  # noqa: E402
-from .data import Dataset, binarize, load_dataset, read_idx  # noqa: E402
-from .errors import (  # noqa: E402
+from ._version import __version__
+from .checkpoint import load_model, save_model
+from .data import Dataset, binarize, load_dataset
+from .errors import (
+    BusyError,
     CheckpointError,
     ConfigError,
     DataError,
+    OutputError,
     RbmvaeError,
     TrainingError,
 )
-from .evaluation import evaluate  # noqa: E402
-from .inpainting import (  # noqa: E402
-    clamped_gibbs,
-    inpaint,
-    masked_mse,
-    metropolis_within_gibbs,
-    pseudo_gibbs,
+from .evaluation import EvaluationSettings, evaluate, format_report
+from .idx import read_idx, write_idx
+from .inpainting import SAMPLERS, clamped_gibbs, inpaint, metropolis_within_gibbs, pseudo_gibbs
+from .likelihood import (
+    ais_log_partition,
+    elbo,
+    iwae_log_likelihood,
+    log_partition_exact,
+    rbm_log_likelihood,
 )
-from .masks import half_mask, make_mask, random_mask, square_mask  # noqa: E402
-from .models import RBM, VAE  # noqa: E402
-from .reproduce import resolve_settings, run_study  # noqa: E402
-from .training import TrainConfig, fit  # noqa: E402
+from .masks import half_mask, make_mask, random_mask, square_mask
+from .models import RBM, VAE
+from .models.rbm import pseudo_log_likelihood
+from .rng import derive_seed, make_generator
+from .scoring import knn_fill, mean_fill, missing_pixel_errors, zero_fill
+from .training import TrainConfig, fit
 
 __all__ = [
     "RBM",
+    "SAMPLERS",
     "VAE",
+    "BusyError",
     "CheckpointError",
     "ConfigError",
     "DataError",
     "Dataset",
+    "EvaluationSettings",
+    "OutputError",
     "RbmvaeError",
     "TrainConfig",
     "TrainingError",
     "__version__",
+    "ais_log_partition",
     "binarize",
     "clamped_gibbs",
+    "derive_seed",
+    "elbo",
     "evaluate",
-    "metropolis_within_gibbs",
-    "pseudo_gibbs",
-    "resolve_settings",
-    "run_study",
     "fit",
+    "format_report",
     "half_mask",
     "inpaint",
+    "iwae_log_likelihood",
+    "knn_fill",
     "load_dataset",
     "load_model",
+    "log_partition_exact",
+    "make_generator",
     "make_mask",
-    "masked_mse",
+    "mean_fill",
+    "metropolis_within_gibbs",
+    "missing_pixel_errors",
+    "pseudo_gibbs",
+    "pseudo_log_likelihood",
     "random_mask",
+    "rbm_log_likelihood",
     "read_idx",
     "save_model",
     "square_mask",
+    "write_idx",
+    "zero_fill",
 ]

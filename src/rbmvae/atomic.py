@@ -12,30 +12,30 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import ConfigError
+from .errors import OutputError
 
 
 def ensure_writable_dir(directory: str | os.PathLike) -> Path:
     """Create ``directory`` if needed and check that files can be written there."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
-        raise ConfigError(f"{directory}: is a file, not a directory; choose another output path")
+        raise OutputError(f"{directory}: is a file, not a directory; choose another output path")
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        raise ConfigError(
+        raise OutputError(
             f"{directory}: cannot create output directory ({error.strerror or error}); "
             "choose another output path"
         ) from None
     if not os.access(directory, os.W_OK):
-        raise ConfigError(
+        raise OutputError(
             f"{directory}: output directory is not writable; choose another output path"
         )
     return directory
 
 
-def _cannot_write(path: Path, error: OSError) -> ConfigError:
-    return ConfigError(
+def _cannot_write(path: Path, error: OSError) -> OutputError:
+    return OutputError(
         f"{path}: cannot write ({error.strerror or error}); the previous file, if any, is "
         "unchanged: free some space, check permissions or choose another path"
     )
@@ -53,7 +53,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     ensure_writable_dir(path.parent)
     if path.is_dir():
-        raise ConfigError(f"{path}: is a directory; give a file name")
+        raise OutputError(f"{path}: is a directory; give a file name")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as error:

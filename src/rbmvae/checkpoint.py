@@ -12,20 +12,23 @@ A model directory holds:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
+from filelock import FileLock, Timeout
 from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from . import __version__
+from ._version import __version__
 from .atomic import ensure_writable_dir, write_bytes, write_text
-from .errors import CheckpointError, RbmvaeError
+from .errors import BusyError, CheckpointError, RbmvaeError
 from .models import MODEL_KINDS, build_model
 
 FORMAT_NAME = "rbmvae-checkpoint"
@@ -34,6 +37,7 @@ WEIGHTS_FILE = "model.safetensors"
 META_FILE = "model.json"
 STATE_FILE = "training_state.safetensors"
 PENDING_KEY = "pending_update"
+LOCK_FILE = ".lock"
 
 
 def _cpu_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -208,11 +212,67 @@ def load_model(
     source = directory / WEIGHTS_FILE
     with torch.device("meta"):  # check the shapes before allocating what model.json asks for
         _check_tensors(_build(meta, directory / META_FILE), tensors, source)
+    _check_finite(tensors, source)
     model = _build(meta, directory / META_FILE)
     load_state_into(model, tensors, source)
     model.to(device)
     model.eval()
     return model, meta
+
+
+def _check_finite(tensors: dict[str, torch.Tensor], source: Path) -> None:
+    for name, tensor in tensors.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(
+                f"{source}: tensor {name} holds NaN or infinite values; the model cannot be "
+                "used: retrain it or restore an earlier checkpoint"
+            )
+
+
+def prepare_model_dir(directory: str | os.PathLike, resume: bool, force: bool) -> Path:
+    """Check that a training run may write into ``directory`` and create it.
+
+    A directory that already holds a model is refused unless the run resumes it (``resume``,
+    which needs a saved training state) or replaces it (``force``).
+    """
+    out = Path(directory)
+    if out.exists() and not out.is_dir():
+        raise CheckpointError(f"{out}: exists and is not a directory; choose another --out")
+    has_model = (out / META_FILE).exists() or (out / STATE_FILE).exists()
+    if has_model and not (resume or force):
+        raise CheckpointError(
+            f"{out}: already holds a model; use --resume to continue it, --force to overwrite, "
+            "or another --out"
+        )
+    if resume and not (out / STATE_FILE).exists():
+        raise CheckpointError(
+            f"{out}: nothing to resume (no {STATE_FILE}); train without --resume (--force to "
+            "overwrite what is there)"
+        )
+    return ensure_writable_dir(out)
+
+
+@contextlib.contextmanager
+def directory_lock(directory: str | os.PathLike) -> Iterator[Path]:
+    """Hold the model directory for this process (``directory/.lock``, via ``filelock``).
+
+    A second process that asks for the same directory while it is held gets a one-line
+    :class:`BusyError` at once, before it writes anything. The lock is released on exit (also
+    when the process dies: the operating system drops it).
+    """
+    directory = ensure_writable_dir(directory)
+    lock = FileLock(str(directory / LOCK_FILE), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise BusyError(
+            f"{directory}: another process is using this model directory; wait for it to "
+            "finish or choose another --out"
+        ) from None
+    try:
+        yield directory
+    finally:
+        lock.release()
 
 
 def _build(meta: dict, path: Path) -> nn.Module:

@@ -1,4 +1,4 @@
-"""Data: IDX files, named data sets, binarization.
+"""Data: named data sets, downloads, the :class:`Dataset` and binarization (IDX files: ``idx.py``).
 
 Images are returned as float32 tensors of shape ``(n, height * width)`` with pixels in [0, 1];
 labels as int64 tensors of shape ``(n,)``.
@@ -15,20 +15,19 @@ Data sets by name (see :func:`load_dataset`):
 
 from __future__ import annotations
 
-import gzip
+import dataclasses
 import math
 import os
-import struct
-import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .atomic import atomic_path
 from .errors import ConfigError, DataError
+from .idx import read_idx
+from .rng import make_generator
 
 STANDARD_FILES = {
     "train_images": "train-images-idx3-ubyte",
@@ -90,15 +89,14 @@ SAMPLE_PROVENANCE = (
 )
 DATASET_NAMES = (SAMPLE_NAME, *REMOTE_DATASETS)
 
-_IDX_DTYPES = {0x08: np.uint8}
-# deflate cannot expand data by more than about 1032:1; a header that claims more is a lie.
-_MAX_GZIP_RATIO = 1100
-_READ_CHUNK = 1 << 20
-
 
 @dataclass
 class Dataset:
-    """Train and test images (float32 in [0, 1], one row per image) with their labels."""
+    """Train and test images with their labels.
+
+    Shape: ``train_images`` (N_train, D) and ``test_images`` (N_test, D), float32 in [0, 1] with
+    ``D = image_shape[0] * image_shape[1]``; labels (N,) int64.
+    """
 
     name: str
     train_images: torch.Tensor
@@ -108,25 +106,40 @@ class Dataset:
     image_shape: tuple[int, int]
     source: str = ""
     provenance: str = ""
-    extra: dict = field(default_factory=dict)
 
     @property
     def n_pixels(self) -> int:
         return self.image_shape[0] * self.image_shape[1]
 
+    def _with(self, **tensors: torch.Tensor) -> Dataset:
+        return dataclasses.replace(self, **tensors)
+
     def to(self, device: torch.device | str) -> Dataset:
         """The same data set with its tensors on ``device``."""
-        return Dataset(
-            name=self.name,
+        return self._with(
             train_images=self.train_images.to(device),
             train_labels=self.train_labels.to(device),
             test_images=self.test_images.to(device),
             test_labels=self.test_labels.to(device),
-            image_shape=self.image_shape,
-            source=self.source,
-            provenance=self.provenance,
-            extra=dict(self.extra),
         )
+
+    def subset(self, n_train: int | None = None, n_test: int | None = None) -> Dataset:
+        """The first ``n_train`` training and ``n_test`` test images (None: all of them)."""
+        return self._with(
+            train_images=self.train_images[:n_train],
+            train_labels=self.train_labels[:n_train],
+            test_images=self.test_images[:n_test],
+            test_labels=self.test_labels[:n_test],
+        )
+
+    def binarized_test_images(self, n: int | None = None, seed: int = 0) -> torch.Tensor:
+        """The first ``n`` test images (None: all), each pixel drawn as Bernoulli(grey value).
+
+        The draw comes from the named stream ``binarize-test`` of ``seed`` (Eq. 4.4), so every
+        model scored with the same seed sees the same binary test set. Shape: (n, D).
+        """
+        generator = make_generator(seed, "cpu", "binarize-test")
+        return binarize(self.test_images[:n].cpu(), "stochastic", generator=generator)
 
     def describe(self) -> dict:
         """Counts and shapes, for ``rbmvae data info`` and the checkpoint metadata."""
@@ -143,102 +156,6 @@ class Dataset:
         }
 
 
-# ----------------------------------------------------------------------------------------------
-# IDX files
-
-
-def _bad_idx(path: Path, what: str) -> DataError:
-    return DataError(f"{path}: {what}; replace it with a valid copy (delete it and fetch it again)")
-
-
-def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.ndarray:
-    """Read an IDX file (raw or gzip-compressed, told apart by content) into a NumPy array.
-
-    The magic number (two zero bytes, the type code ``0x08`` for unsigned bytes, the number of
-    dimensions), the dimensions and the payload size are checked before any large allocation; a
-    header that claims more data than the file could hold is refused. Every problem raises
-    :class:`DataError` with a one-line message that names the file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found; check the path or fetch the file again")
-    try:
-        file_size = path.stat().st_size
-        with open(path, "rb") as probe:
-            compressed = probe.read(2) == b"\x1f\x8b"  # gzip magic, whatever the name
-        opener = gzip.open if compressed else open
-        with opener(path, "rb") as stream:
-            header = stream.read(4)
-            if len(header) < 4:
-                raise _bad_idx(path, "truncated IDX file (no complete header)")
-            zero1, zero2, type_code, ndim = header
-            if zero1 != 0 or zero2 != 0:
-                raise _bad_idx(
-                    path,
-                    f"wrong magic number 0x{header.hex()} (not an IDX file; expected 0x0000080N)",
-                )
-            if type_code not in _IDX_DTYPES:
-                raise _bad_idx(
-                    path,
-                    f"unsupported IDX element type 0x{type_code:02x} "
-                    "(only 0x08, unsigned byte, is supported)",
-                )
-            if ndim == 0 or (expected_ndim is not None and ndim != expected_ndim):
-                want = expected_ndim if expected_ndim is not None else "at least 1"
-                raise _bad_idx(
-                    path,
-                    f"wrong number of dimensions {ndim} (expected {want}): image files have 3, "
-                    "label files 1; is the file under the right name?",
-                )
-            dim_bytes = stream.read(4 * ndim)
-            if len(dim_bytes) < 4 * ndim:
-                raise _bad_idx(path, "truncated IDX file (incomplete dimension header)")
-            dims = struct.unpack(f">{ndim}I", dim_bytes)
-            payload = math.prod(dims)  # a Python int: no overflow from a lying header
-            if any(d == 0 for d in dims[1:]):
-                raise _bad_idx(path, f"wrong dimensions {dims} (a zero-sized axis)")
-            capacity = file_size * _MAX_GZIP_RATIO if compressed else file_size - 4 - 4 * ndim
-            if payload > capacity:
-                raise _bad_idx(
-                    path,
-                    f"header claims dimensions {dims} ({payload:,} bytes) but the file is only "
-                    f"{file_size:,} bytes: truncated or corrupt",
-                )
-            # read in bounded chunks, so memory follows the data actually present, not the header
-            chunks, remaining = [], payload
-            while remaining > 0:
-                chunk = stream.read(min(remaining, _READ_CHUNK))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                remaining -= len(chunk)
-            data = b"".join(chunks)
-            if len(data) < payload:
-                raise _bad_idx(
-                    path, f"truncated IDX file ({len(data):,} of {payload:,} data bytes)"
-                )
-            if stream.read(1):
-                raise _bad_idx(path, f"trailing bytes after the {payload:,} data bytes")
-    except DataError:
-        raise
-    except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:
-        lines = str(error).strip().splitlines()
-        reason = lines[0] if lines else type(error).__name__
-        raise _bad_idx(path, f"unreadable ({reason})") from None
-    return np.frombuffer(data, dtype=_IDX_DTYPES[type_code]).reshape(dims)
-
-
-def write_idx(path: str | os.PathLike, array: np.ndarray) -> None:
-    """Write a uint8 array as an IDX file (gzip-compressed when the name ends in ``.gz``)."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
-    path = Path(path)
-    with atomic_path(path) as tmp, open(tmp, "wb") as raw:
-        if path.suffix == ".gz":  # the final name and no time stamp in the header: reproducible
-            with gzip.GzipFile(filename=path.name, mode="wb", fileobj=raw, mtime=0) as stream:
-                stream.write(header + array.tobytes())
-        else:
-            raw.write(header + array.tobytes())
 
 
 def _find_file(directory: Path, stem: str) -> Path | None:
@@ -303,7 +220,7 @@ def read_idx_directory(directory: str | os.PathLike, name: str | None = None) ->
         test_images=images(arrays["test_images"]),
         test_labels=labels(arrays["test_labels"]),
         image_shape=(int(shape[0]), int(shape[1])),
-        source=str(directory),
+        source=str(directory.resolve()),
     )
 
 
@@ -444,6 +361,56 @@ def load_dataset(
     elif name in REMOTE_DATASETS:
         dataset.provenance = REMOTE_DATASETS[name].provenance
     return dataset
+
+
+def dataset_for_model(
+    meta: dict,
+    name: str | None = None,
+    data_dir: str | os.PathLike | None = None,
+    model_dir: str | os.PathLike = "the model",
+) -> Dataset:
+    """The data set a checkpoint was trained on (``meta`` is its ``model.json``), or the one named.
+
+    With neither ``name`` nor ``data_dir`` the checkpoint's own data set is loaded: by name, from
+    the directory it was read from while that directory still holds the four files (so a model
+    trained with ``--data-dir DIR`` needs no ``--data-dir`` afterwards). The images must have as
+    many pixels as the model has visible units.
+    """
+    trained = meta.get("dataset", {}) if isinstance(meta.get("dataset"), dict) else {}
+    trained_on = trained.get("name", SAMPLE_NAME)
+    if name is None and data_dir is None:
+        source = trained.get("source", "")
+        remembered = source and Path(source).is_dir() and has_standard_files(source)
+        if trained_on.startswith("dir:"):
+            if not remembered:
+                raise ConfigError(
+                    f"{model_dir}: trained on {trained_on} from {source or 'an unknown place'}, "
+                    "which no longer holds the four files; give the data with --data-dir"
+                )
+            name, data_dir = None, source
+        else:
+            name = trained_on
+            data_dir = source if remembered and trained_on != SAMPLE_NAME else None
+    data = load_dataset(name, data_dir)
+    n_visible = meta.get("config", {}).get("n_visible")
+    if n_visible is not None and n_visible != data.n_pixels:
+        height, width = data.image_shape
+        raise ConfigError(
+            f"{model_dir}: the model takes {n_visible} pixels but {data.name} has {height}x{width}"
+            f" = {data.n_pixels}; give the data it was trained on ({trained_on}) with --dataset "
+            "or --data-dir"
+        )
+    return data
+
+
+def image_shape_of(meta: dict) -> tuple[int, int]:
+    """A checkpoint's image (height, width): its data set's, else square, else one row."""
+    n_visible = int(meta.get("config", {}).get("n_visible", 784))
+    shape = meta.get("dataset", {}).get("image_shape")
+    if isinstance(shape, list) and len(shape) == 2 and shape[0] * shape[1] == n_visible:
+        return int(shape[0]), int(shape[1])
+    side = math.isqrt(n_visible)
+    return (side, side) if side * side == n_visible else (1, n_visible)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Device selection and thread settings."""
+"""Device selection: ``auto``, ``cpu`` or ``cuda``, and the device a module lives on."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     raise ConfigError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
 
 
-def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
-    """A seeded random generator on ``device``; every random draw in the package takes one."""
-    generator = torch.Generator(device=torch.device(device))
-    generator.manual_seed(int(seed))
-    return generator
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of ``module``'s first parameter."""
+    return next(module.parameters()).device

@@ -26,3 +26,11 @@ class ConfigError(RbmvaeError, ValueError):
 
 class TrainingError(RbmvaeError):
     """Training stopped because the loss or a weight became non-finite."""
+
+
+class OutputError(RbmvaeError):
+    """A result cannot be written: disk full, no permission, or the path is not a directory."""
+
+
+class BusyError(RbmvaeError):
+    """Another process is using the same model directory."""

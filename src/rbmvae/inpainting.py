@@ -6,6 +6,7 @@ change. All of them are batched over images.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -76,6 +77,35 @@ class _MissingPixels:
         return InpaintResult(images=estimate, states=self.visible)
 
 
+StepFunction = Callable[[torch.Tensor, int], torch.Tensor]
+
+
+def run_masked_chain(
+    step: StepFunction,
+    images: torch.Tensor,
+    mask: torch.Tensor,
+    steps: int,
+    average_last: int,
+    fill: torch.Tensor | float,
+    generator: torch.Generator | None,
+) -> InpaintResult:
+    """The one loop of every inpainting sampler: a chain over the missing pixels alone.
+
+    ``step(visible, i)`` advances the sampler's own state given the current completed images
+    ``visible`` (N, D) and returns the logits (N, D) of the conditional the missing pixels are
+    drawn from next (Eq. 5.1). The loop draws them (observed pixels stay as given) and averages
+    their probabilities over the last ``average_last`` of ``steps`` steps.
+    """
+    _check(images, mask, steps, average_last)
+    pixels = _MissingPixels(images, mask, fill)
+    for i in range(steps):
+        probs = pixels.gather_probs(step(pixels.visible, i))
+        if i >= steps - average_last:
+            pixels.total += probs
+        pixels.redraw(generator)
+    return pixels.result(average_last)
+
+
 @torch.no_grad()
 def clamped_gibbs(
     rbm: RBM,
@@ -92,26 +122,22 @@ def clamped_gibbs(
     ``p(v | h)`` (Eq. 1.6); the observed units stay clamped. Missing pixels start at ``fill``
     (default: the model's visible marginals sigm(b)). The returned estimate is ``p(v_i = 1 | h)``
     averaged over the last ``average_last`` sweeps (a Rao-Blackwellized estimate of
-    p(v_i = 1 | observed)). Per sweep: the two products with W, written into reused buffers,
-    and one uniform draw per hidden unit and per missing pixel; the sigmoid, the average and the
-    draws of the visible layer touch the missing pixels alone.
+    p(v_i = 1 | observed)).
+
+    Shape: ``images`` and ``mask`` (N, D); ``fill`` scalar or (D,). Result tensors (N, D).
     """
-    _check(images, mask, steps, average_last)
     if fill is None:
         fill = torch.sigmoid(rbm.visible_bias)
-    pixels = _MissingPixels(images, mask, fill)
+    # buffers reused by every sweep
     hidden_probs = images.new_empty(images.shape[0], rbm.n_hidden)
     hidden = torch.empty_like(hidden_probs)
-    visible_logits = torch.empty_like(pixels.visible)
-    for sweep in range(steps):
-        torch.addmm(rbm.hidden_bias, pixels.visible, rbm.weight, out=hidden_probs).sigmoid_()
-        bernoulli(hidden_probs, generator, out=hidden)
-        torch.addmm(rbm.visible_bias, hidden, rbm.weight.t(), out=visible_logits)
-        probs = pixels.gather_probs(visible_logits)
-        if sweep >= steps - average_last:
-            pixels.total += probs
-        pixels.redraw(generator)
-    return pixels.result(average_last)
+    visible_logits = torch.empty_like(images, memory_format=torch.contiguous_format)
+
+    def sweep(visible: torch.Tensor, i: int) -> torch.Tensor:
+        bernoulli(rbm.hidden_probs(visible, out=hidden_probs), generator, out=hidden)
+        return rbm.visible_logits(hidden, out=visible_logits)
+
+    return run_masked_chain(sweep, images, mask, steps, average_last, fill, generator)
 
 
 def _vae_fill(vae: VAE, fill: torch.Tensor | float | None) -> torch.Tensor | float:
@@ -138,17 +164,58 @@ def pseudo_gibbs(
     approximates the target, since q is not the exact posterior. Missing pixels start at ``fill``
     (default: the decoder at the prior mode, ``p(x = 1 | z = 0)``). The returned estimate is
     ``p(x_i = 1 | z)`` averaged over the last ``average_last`` steps.
+
+    Shape: ``images`` and ``mask`` (N, D); ``fill`` scalar or (D,). Result tensors (N, D).
     """
-    _check(images, mask, steps, average_last)
-    pixels = _MissingPixels(images, mask, _vae_fill(vae, fill))
-    for step in range(steps):
-        mean, log_var = vae.encode(pixels.visible)
-        logits = vae.decode_logits(vae.reparameterize(mean, log_var, generator))
-        probs = pixels.gather_probs(logits)
-        if step >= steps - average_last:
-            pixels.total += probs
-        pixels.redraw(generator)
-    return pixels.result(average_last)
+
+    def step(visible: torch.Tensor, i: int) -> torch.Tensor:
+        mean, log_var = vae.encode(visible)
+        return vae.decode_logits(vae.reparameterize(mean, log_var, generator))
+
+    return run_masked_chain(step, images, mask, steps, average_last, _vae_fill(vae, fill), generator)
+
+
+class _IndependenceSampler:
+    """The state (z, its logits and their softplus sum) of Metropolis-within-Gibbs, and its step.
+
+    Each step proposes ``z' ~ q(z | x)`` and accepts it with probability ``min(1, r)`` (Eq. 5.4);
+    steps before ``warmup`` accept every proposal (pseudo-Gibbs steps).
+    """
+
+    def __init__(self, vae: VAE, visible: torch.Tensor, warmup: int, generator) -> None:
+        self.vae, self.warmup, self.generator = vae, warmup, generator
+        mean, log_var = vae.encode(visible)
+        self.z = vae.reparameterize(mean, log_var, generator)
+        self.logits = vae.decode_logits(self.z)
+        # sum_i softplus(l_i) of the current logits, the part of log p(x | z) that x leaves alone
+        self.softplus_sum = F.softplus(self.logits).sum(-1)
+
+    def __call__(self, visible: torch.Tensor, i: int) -> torch.Tensor:
+        vae, z, logits = self.vae, self.z, self.logits
+        mean, log_var = vae.encode(visible)
+        proposal = vae.reparameterize(mean, log_var, self.generator)
+        proposal_logits = vae.decode_logits(proposal)
+        proposal_softplus_sum = F.softplus(proposal_logits).sum(-1)
+        # log p(x | z') - log p(x | z) = x'(l' - l) - sum softplus(l') + sum softplus(l) (Eq. 2.5)
+        log_ratio = (
+            torch.linalg.vecdot(visible, proposal_logits - logits)
+            - proposal_softplus_sum
+            + self.softplus_sum
+            + standard_normal_log_density(proposal)
+            + gaussian_log_density(z, mean, log_var)
+            - standard_normal_log_density(z)
+            - gaussian_log_density(proposal, mean, log_var)
+        )
+        uniform = torch.rand(
+            log_ratio.shape, generator=self.generator, device=log_ratio.device, dtype=log_ratio.dtype
+        )
+        accept = torch.log(uniform) < log_ratio
+        if i < self.warmup:
+            accept = torch.ones_like(accept)
+        self.z = torch.where(accept.unsqueeze(-1), proposal, z)
+        self.logits = torch.where(accept.unsqueeze(-1), proposal_logits, logits)
+        self.softplus_sum = torch.where(accept, proposal_softplus_sum, self.softplus_sum)
+        return self.logits
 
 
 @torch.no_grad()
@@ -176,6 +243,8 @@ def metropolis_within_gibbs(
     proposal, i.e. they are pseudo-Gibbs steps: from a poor start (e.g. 80% missing) an
     independence sampler can stay stuck for long, while pseudo-Gibbs moves quickly towards the
     data. This only changes the chain's starting point for the exact steps that follow.
+
+    Shape: ``images`` and ``mask`` (N, D); ``fill`` scalar or (D,). Result tensors (N, D).
     """
     _check(images, mask, steps, average_last)
     if warmup is None:
@@ -185,45 +254,26 @@ def metropolis_within_gibbs(
             f"warmup must be between 0 and steps - average_last ({steps - average_last}), "
             f"got {warmup}"
         )
-    pixels = _MissingPixels(images, mask, _vae_fill(vae, fill))
-    visible = pixels.visible
-    mean, log_var = vae.encode(visible)
-    z = vae.reparameterize(mean, log_var, generator)
-    logits = vae.decode_logits(z)
-    # sum_i softplus(l_i) of the current logits, the part of log p(x | z) that x leaves alone
-    softplus_sum = F.softplus(logits).sum(-1)
-    for step in range(steps):
-        mean, log_var = vae.encode(visible)
-        proposal = vae.reparameterize(mean, log_var, generator)
-        proposal_logits = vae.decode_logits(proposal)
-        proposal_softplus_sum = F.softplus(proposal_logits).sum(-1)
-        # log p(x | z') - log p(x | z) = x'(l' - l) - sum softplus(l') + sum softplus(l) (Eq. 2.5)
-        log_ratio = (
-            torch.linalg.vecdot(visible, proposal_logits - logits)
-            - proposal_softplus_sum
-            + softplus_sum
-            + standard_normal_log_density(proposal)
-            + gaussian_log_density(z, mean, log_var)
-            - standard_normal_log_density(z)
-            - gaussian_log_density(proposal, mean, log_var)
-        )
-        uniform = torch.rand(
-            log_ratio.shape, generator=generator, device=log_ratio.device, dtype=log_ratio.dtype
-        )
-        accept = torch.log(uniform) < log_ratio
-        if step < warmup:
-            accept = torch.ones_like(accept)
-        z = torch.where(accept.unsqueeze(-1), proposal, z)
-        logits = torch.where(accept.unsqueeze(-1), proposal_logits, logits)
-        softplus_sum = torch.where(accept, proposal_softplus_sum, softplus_sum)
-        probs = pixels.gather_probs(logits)
-        if step >= steps - average_last:
-            pixels.total += probs
-        pixels.redraw(generator)
-    return pixels.result(average_last)
+    start = start_state(images, mask, _vae_fill(vae, fill))
+    step = _IndependenceSampler(vae, start, warmup, generator)
+    return run_masked_chain(step, images, mask, steps, average_last, start, generator)
 
 
-VAE_SAMPLERS = {"pseudo-gibbs": pseudo_gibbs, "metropolis": metropolis_within_gibbs}
+# The samplers of each model kind, the first one its default (the registry that ``inpaint``, the
+# evaluation and the command line read their choices from).
+SAMPLERS: dict[str, dict[str, Callable[..., InpaintResult]]] = {
+    "rbm": {"gibbs": clamped_gibbs},
+    "vae": {"pseudo-gibbs": pseudo_gibbs, "metropolis": metropolis_within_gibbs},
+}
+
+
+def samplers_for(model: nn.Module) -> dict[str, Callable[..., InpaintResult]]:
+    """The inpainting samplers of ``model``'s kind (default first)."""
+    try:
+        return SAMPLERS[model.kind]
+    except (AttributeError, KeyError):
+        kind = getattr(model, "kind", type(model).__name__)
+        raise ConfigError(f"no inpainting for model kind {kind!r}") from None
 
 
 @torch.no_grad()
@@ -240,30 +290,18 @@ def inpaint(
 ) -> torch.Tensor:
     """Fill the pixels where ``mask`` is True; observed pixels are returned unchanged.
 
-    RBM: clamped Gibbs sampling. VAE: pseudo-Gibbs or Metropolis-within-Gibbs (``sampler``).
-    ``average_last`` defaults to half of ``steps``.
+    ``sampler`` is one of ``SAMPLERS[model.kind]`` (RBM: ``gibbs``, clamped Gibbs; VAE:
+    ``pseudo-gibbs`` (default) or ``metropolis``, Metropolis-within-Gibbs). ``average_last``
+    defaults to half of ``steps``. Shape: ``images`` and ``mask`` (N, D) -> (N, D).
     """
+    choices = samplers_for(model)
+    name = sampler or next(iter(choices))
+    if name not in choices:
+        raise ConfigError(
+            f"unknown sampler {name!r} for {model.label()}; choose one of {', '.join(choices)}"
+        )
     device = next(model.parameters()).device
-    images = images.to(device)
-    mask = mask.to(device)
     if average_last is None:
         average_last = max(1, steps // 2)
-    if model.kind == "rbm":
-        if sampler not in (None, "gibbs"):
-            raise ConfigError(f"the RBM inpaints by clamped Gibbs sampling, not {sampler!r}")
-        return clamped_gibbs(model, images, mask, steps, average_last, fill, generator).images
-    if model.kind == "vae":
-        sampler = sampler or "pseudo-gibbs"
-        if sampler not in VAE_SAMPLERS:
-            raise ConfigError(
-                f"unknown VAE sampler {sampler!r}; choose one of {', '.join(VAE_SAMPLERS)}"
-            )
-        run = VAE_SAMPLERS[sampler]
-        return run(model, images, mask, steps, average_last, fill, generator).images
-    raise ConfigError(f"no inpainting for model kind {model.kind!r}")
-
-
-def masked_mse(filled: torch.Tensor, original: torch.Tensor, mask: torch.Tensor) -> float:
-    """Mean squared error over the missing pixels only (Eq. 4.3)."""
-    diff = (filled - original)[mask]
-    return float(diff.pow(2).mean()) if diff.numel() else 0.0
+    run = choices[name]
+    return run(model, images.to(device), mask.to(device), steps, average_last, fill, generator).images

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError
+from .._checks import positive_int
+from ..rng import make_generator
 
 
 def bernoulli(
@@ -41,9 +42,8 @@ class RBM(nn.Module):
 
     def __init__(self, n_visible: int = 784, n_hidden: int = 500) -> None:
         super().__init__()
-        for name, value in (("n_visible", n_visible), ("n_hidden", n_hidden)):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        positive_int("n_visible", n_visible)
+        positive_int("n_hidden", n_hidden)
         self.n_visible = n_visible
         self.n_hidden = n_hidden
         self.weight = nn.Parameter(torch.empty(n_visible, n_hidden))
@@ -54,6 +54,10 @@ class RBM(nn.Module):
     def config(self) -> dict:
         """Constructor arguments, stored in checkpoints."""
         return {"n_visible": self.n_visible, "n_hidden": self.n_hidden}
+
+    def label(self) -> str:
+        """The model's name in tables and figures, e.g. ``"RBM, 500 hidden"``."""
+        return f"RBM, {self.n_hidden} hidden"
 
     @torch.no_grad()
     def reset_parameters(
@@ -80,21 +84,27 @@ class RBM(nn.Module):
 
     # -- conditionals (Eqs. 1.5, 1.6) --------------------------------------------------------
 
-    def hidden_logits(self, visible: torch.Tensor) -> torch.Tensor:
-        """``c + vW``, the input to each hidden unit (Eq. 1.5)."""
-        return torch.addmm(self.hidden_bias, visible, self.weight)
+    def hidden_logits(self, visible: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``c + vW``, the input to each hidden unit (Eq. 1.5).
 
-    def hidden_probs(self, visible: torch.Tensor) -> torch.Tensor:
-        """``p(h_j = 1 | v) = sigm(c_j + v'W_{:,j})`` (Eq. 1.5)."""
-        return self.hidden_logits(visible).sigmoid_()
+        Shape: ``visible`` (N, D) -> (N, H); written into ``out`` when given.
+        """
+        return torch.addmm(self.hidden_bias, visible, self.weight, out=out)
 
-    def visible_logits(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``b + hW'``, the input to each visible unit (Eq. 1.6)."""
-        return torch.addmm(self.visible_bias, hidden, self.weight.t())
+    def hidden_probs(self, visible: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``p(h_j = 1 | v) = sigm(c_j + v'W_{:,j})`` (Eq. 1.5). Shape: (N, D) -> (N, H)."""
+        return self.hidden_logits(visible, out=out).sigmoid_()
 
-    def visible_probs(self, hidden: torch.Tensor) -> torch.Tensor:
-        """``p(v_i = 1 | h) = sigm(b_i + W_{i,:}h)`` (Eq. 1.6)."""
-        return self.visible_logits(hidden).sigmoid_()
+    def visible_logits(self, hidden: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``b + hW'``, the input to each visible unit (Eq. 1.6).
+
+        Shape: ``hidden`` (N, H) -> (N, D); written into ``out`` when given.
+        """
+        return torch.addmm(self.visible_bias, hidden, self.weight.t(), out=out)
+
+    def visible_probs(self, hidden: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        """``p(v_i = 1 | h) = sigm(b_i + W_{i,:}h)`` (Eq. 1.6). Shape: (N, H) -> (N, D)."""
+        return self.visible_logits(hidden, out=out).sigmoid_()
 
     def sample_hidden(
         self, visible: torch.Tensor, generator: torch.Generator | None = None
@@ -191,3 +201,25 @@ class RBM(nn.Module):
         grad_visible = visible_model.mean(0) - visible_data.mean(0)
         grad_hidden = hidden_model_probs.mean(0) - hidden_data_probs.mean(0)
         return grad_weight, grad_visible, grad_hidden
+
+
+@torch.no_grad()
+def pseudo_log_likelihood(
+    rbm: RBM, visible: torch.Tensor, seed: int = 0, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Stochastic pseudo-log-likelihood per image (Eq. 4.1), as in Besag (1975).
+
+    For each binary image one pixel i is drawn at random and
+    ``PLL(v) ~= D * log sigm(F(v with v_i flipped) - F(v))``, an unbiased estimate of
+    ``sum_i log p(v_i | v_-i)``. The pixel choice comes from ``generator`` (default: one seeded
+    with ``seed``). Shape: ``visible`` (N, D) -> (N,).
+    """
+    n, n_visible = visible.shape
+    if generator is None:
+        generator = make_generator(seed, visible.device)
+    pixels = torch.randint(0, n_visible, (n,), generator=generator, device=visible.device)
+    flipped = visible.clone()
+    rows = torch.arange(n, device=visible.device)
+    flipped[rows, pixels] = 1.0 - flipped[rows, pixels]
+    return n_visible * F.logsigmoid(rbm.free_energy(flipped) - rbm.free_energy(visible))
+

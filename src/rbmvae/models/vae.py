@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..errors import ConfigError
+from .._checks import positive_int
 
 LOG_2PI = math.log(2.0 * math.pi)
 
@@ -64,13 +64,9 @@ class VAE(nn.Module):
 
     def __init__(self, n_visible: int = 784, n_hidden: int = 256, n_latent: int = 2) -> None:
         super().__init__()
-        for name, value in (
-            ("n_visible", n_visible),
-            ("n_hidden", n_hidden),
-            ("n_latent", n_latent),
-        ):
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        positive_int("n_visible", n_visible)
+        positive_int("n_hidden", n_hidden)
+        positive_int("n_latent", n_latent)
         self.n_visible = n_visible
         self.n_hidden = n_hidden
         self.n_latent = n_latent
@@ -83,6 +79,10 @@ class VAE(nn.Module):
     def config(self) -> dict:
         """Constructor arguments, stored in checkpoints."""
         return {"n_visible": self.n_visible, "n_hidden": self.n_hidden, "n_latent": self.n_latent}
+
+    def label(self) -> str:
+        """The model's name in tables and figures, e.g. ``"VAE, z = 2"``."""
+        return f"VAE, z = {self.n_latent}"
 
     @torch.no_grad()
     def reset_parameters(
@@ -144,8 +144,14 @@ class VAE(nn.Module):
     # -- inference -----------------------------------------------------------------------------
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` images from the model: ``z ~ N(0, I)``, shown as probabilities ``p(x = 1 | z)``."""
+    def sample(
+        self, n: int, steps: int | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``n`` images from the model: ``z ~ N(0, I)``, shown as probabilities ``p(x = 1 | z)``.
+
+        Ancestral sampling is exact, so ``steps`` (the RBM's Gibbs sweeps, same signature) is
+        ignored. Shape: (n, D).
+        """
         weight = self.decoder_output.weight
         z = torch.randn(
             (n, self.n_latent), generator=generator, device=weight.device, dtype=weight.dtype

@@ -1,0 +1,278 @@
+"""The commands of the command line, one function each: read the arguments, call the library,
+print what happened. Library logic lives in the library, not here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from functools import partial
+from pathlib import Path
+
+from ..atomic import write_text
+from ..checkpoint import load_model, prepare_model_dir
+from ..data import (
+    REMOTE_DATASETS,
+    dataset_for_model,
+    image_shape_of,
+    load_dataset,
+    resolve_dataset_dir,
+)
+from ..devices import module_device, resolve_device
+from ..errors import ConfigError
+from ..evaluation import EvaluationSettings, evaluate, format_report
+from ..figures import (
+    latent_scatter,
+    save_image_grid,
+    save_inpainting_grid,
+    save_manifold,
+    save_traversal,
+)
+from ..inpainting import inpaint
+from ..masks import make_mask
+from ..models import RBM, VAE
+from ..rng import make_generator
+from ..scoring import mean_fill, missing_pixel_errors
+from ..training import TrainConfig, TrainingInterrupted, fit
+
+EVALUATION_FILE = "evaluation.json"
+
+
+def cmd_data_info(args) -> int:
+    data = load_dataset(args.dataset or args.name, args.data_dir, download=False)
+    print(json.dumps(data.describe(), indent=2))
+    return 0
+
+
+def cmd_data_download(args) -> int:
+    name = args.dataset or args.name
+    if name not in REMOTE_DATASETS:
+        raise ConfigError(
+            f"{name!r} is not downloadable; choose one of {', '.join(REMOTE_DATASETS)}"
+        )
+    directory = resolve_dataset_dir(name, args.data_dir, download=True)
+    print(f"{name}: files in {directory}")
+    return 0
+
+
+def _train(args, build, kind: str, default_out: str, extra: dict) -> int:
+    device = resolve_device(args.device)
+    config = TrainConfig.defaults_for(
+        kind,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
+        binarize=args.binarize,
+        seed=args.seed,
+        **extra,
+    )
+    out = prepare_model_dir(args.out or default_out, args.resume, args.force)
+    data = load_dataset(args.dataset, args.data_dir)
+    model = build(n_visible=data.n_pixels).to(device)
+    try:
+        history = fit(
+            model,
+            data,
+            config,
+            out_dir=out,
+            resume=args.resume,
+            progress=not args.quiet,
+            metadata={"command": "rbmvae " + " ".join(sys.argv[1:])},
+        )
+    except TrainingInterrupted as stop:
+        print(f"rbmvae: {stop}", file=sys.stderr)
+        return 130
+    last = history[-1] if history else {}
+    seconds = sum(r.get("train_seconds", 0.0) for r in history)
+    summary = ", ".join(f"{k} {v:.4g}" for k, v in last.items() if k not in ("epoch",))
+    print(f"trained {kind} for {len(history)} epochs ({seconds:.1f} s of training) -> {out}")
+    if summary:
+        print(f"last epoch: {summary}")
+    return 0
+
+
+def cmd_train_rbm(args) -> int:
+    build = partial(RBM, n_hidden=args.hidden)
+    extra = {"method": args.method, "k": args.k}
+    return _train(args, build, "rbm", f"runs/rbm-h{args.hidden}", extra)
+
+
+def cmd_train_vae(args) -> int:
+    build = partial(VAE, n_hidden=args.hidden, n_latent=args.latent)
+    return _train(args, build, "vae", f"runs/vae-z{args.latent}", {})
+
+
+def _load(args, kind: str | None = None):
+    return load_model(args.model, device=resolve_device(args.device), kind=kind)
+
+
+def _data_for(args, meta: dict):
+    return dataset_for_model(meta, args.dataset, args.data_dir, model_dir=args.model)
+
+
+def cmd_inpaint(args) -> int:
+    model, meta = _load(args)
+    data = _data_for(args, meta)
+    device = module_device(model)
+    if args.n > data.test_images.shape[0]:
+        raise ConfigError(f"--n {args.n} exceeds the {data.test_images.shape[0]} test images")
+    generator = make_generator(args.seed, device)
+    images = data.test_images[: args.n].to(device)
+    mask = make_mask(args.missing, args.n, data.image_shape, generator, device)
+    fill = data.train_images.mean(0).to(device)
+    filled = inpaint(
+        model, images, mask, steps=args.steps, fill=fill, generator=generator, sampler=args.sampler
+    )
+    result = {
+        "model": str(args.model),
+        "kind": model.kind,
+        "missing": args.missing,
+        "n_images": args.n,
+        "steps": args.steps,
+        "missing_pixels": int(mask.sum()),
+        "mse_model": missing_pixel_errors(filled, images, mask)[0],
+        "mse_training_mean_fill": missing_pixel_errors(
+            mean_fill(images, mask, data.train_images), images, mask
+        )[0],
+        "out": str(args.out),
+    }
+    title = f"{model.label()}: {args.missing} missing, {args.steps} steps"
+    save_inpainting_grid(images, mask, filled, args.out, data.image_shape, title=title)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(
+            f"{args.n} test images, {args.missing} missing: squared error on missing pixels "
+            f"{result['mse_model']:.4f} (training-mean fill {result['mse_training_mean_fill']:.4f})"
+            f" -> {args.out}"
+        )
+    return 0
+
+
+def cmd_sample(args) -> int:
+    model, meta = _load(args)
+    generator = make_generator(args.seed, module_device(model))
+    images = model.sample(args.n, steps=args.steps, generator=generator)
+    save_image_grid(images, args.out, image_shape_of(meta), title=f"{model.label()}: samples")
+    print(f"{args.n} samples -> {args.out}")
+    return 0
+
+
+def cmd_manifold(args) -> int:
+    model, meta = _load(args, kind="vae")
+    if model.n_latent != 2:
+        raise ConfigError(
+            f"{args.model}: the manifold needs a VAE with 2 latent units, this one has "
+            f"{model.n_latent}; use `rbmvae traverse --model {args.model}` instead"
+        )
+    title = f"{model.label()}: decoder over a {args.n} x {args.n} grid of z"
+    save_manifold(model, args.out, args.n, tuple(args.range), image_shape_of(meta), title=title)
+    low, high = args.range
+    print(f"{args.n} x {args.n} manifold over z in [{low:g}, {high:g}]^2 -> {args.out}")
+    return 0
+
+
+def cmd_traverse(args) -> int:
+    model, meta = _load(args, kind="vae")
+    title = f"{model.label()}: one code unit varied per row"
+    save_traversal(model, args.out, args.steps, tuple(args.range), image_shape_of(meta), title=title)
+    low, high = args.range
+    print(f"{model.n_latent} code units x {args.steps} values in [{low:g}, {high:g}] -> {args.out}")
+    return 0
+
+
+def cmd_latents(args) -> int:
+    model, meta = _load(args, kind="vae")
+    data = _data_for(args, meta)
+    n = data.test_images.shape[0] if args.n is None else args.n
+    if n > data.test_images.shape[0]:
+        raise ConfigError(f"--n {n} exceeds the {data.test_images.shape[0]} test images")
+    title = f"{model.label()}: posterior means of {n} test images"
+    latent_scatter(model, data.test_images[:n], data.test_labels[:n], args.out, title=title)
+    print(f"latent means of {n} test images -> {args.out}")
+    return 0
+
+
+def evaluation_settings(args) -> EvaluationSettings:
+    """The :class:`EvaluationSettings` named by ``rbmvae evaluate``'s options."""
+    return EvaluationSettings(
+        seed=args.seed,
+        likelihood_images=args.likelihood_images,
+        iwae_images=args.likelihood_images or EvaluationSettings.iwae_images,
+        ais_runs=args.ais_runs,
+        ais_betas=args.ais_betas,
+        iwae_k=args.iwae_k,
+        fractions=args.inpaint,
+        inpaint_images=args.inpaint_images,
+        inpaint_steps=args.inpaint_steps,
+        k_neighbours=args.k_neighbours,
+        baselines=args.baselines or not args.no_baselines,
+    )
+
+
+def cmd_evaluate(args) -> int:
+    if args.model is None and not args.baselines:
+        raise ConfigError(
+            "give --model DIR to evaluate a model, or --baselines for the baseline rows alone"
+        )
+    settings = evaluation_settings(args)
+    if args.model is None:
+        device = resolve_device(args.device)
+        name = args.dataset or (None if args.data_dir is not None else "mnist-sample")
+        model, data = None, load_dataset(name, args.data_dir)
+    else:
+        model, meta = _load(args)
+        data = _data_for(args, meta)
+        device = module_device(model)
+    model_dir = None if args.model is None else str(args.model)
+    report = evaluate(model, data, settings, model_dir=model_dir, device=device)
+    text = json.dumps(report, indent=2)
+    if args.model is not None:
+        write_text(Path(args.model) / EVALUATION_FILE, text + "\n")
+    if args.json:
+        print(text)
+    else:
+        print(format_report(report))
+        if args.model is not None:
+            print(f"results -> {Path(args.model) / EVALUATION_FILE}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    from ..explore import describe, write_explorer  # heavy: the page builder and its assets
+
+    info = write_explorer(args.run, args.out, n_digits=args.digits)
+    print(f"explorer: {describe(info)} -> {args.out}")
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from ..study import export_figures, format_summary, resolve_settings, run_study  # heavy
+
+    dataset = args.dataset
+    if dataset is None and args.data_dir is not None:
+        dataset = "dir"  # only --data-dir: the four files in that directory
+    settings = resolve_settings(args.profile, args.set, dataset=dataset)
+    if args.show_settings:
+        shown = settings.to_dict() if hasattr(settings, "to_dict") else settings
+        print(json.dumps(shown, indent=2))
+        return 0
+    out = Path(args.out or f"runs/{args.profile}")
+    metrics = run_study(
+        out,
+        settings,
+        force=args.force,
+        progress=not args.quiet,
+        device=args.device,
+        data_dir=args.data_dir,
+    )
+    print(format_summary(metrics))
+    print(
+        f"{len(metrics['figures'])} figures, metrics.json and report.html -> {out} "
+        f"({metrics['seconds']['total']:.1f} s)"
+    )
+    if args.export_figures:
+        written = export_figures(out, args.export_figures)
+        print(f"{len(written)} small figures -> {args.export_figures}")
+    return 0
