@@ -258,6 +258,16 @@ def test_a_disturbed_workload_runs_again_and_the_least_disturbed_attempt_is_kept
     assert result["attempts"] == 1  # quiet enough: not run again
 
 
+def test_the_flags_make_the_settings():
+    args = run.parse_args(["--quick", "--no-sklearn", "--equal-time", "3", "--threads", "1"])
+    expected = Settings.quick(sklearn=False, equal_time_seconds=3.0, threads=1)
+    assert run.settings_from_args(args) == expected
+    assert Settings.from_json(expected.to_json()) == expected
+    assert run.settings_from_args(run.parse_args(["--no-sklearn"])) == Settings(sklearn=False)
+    with pytest.raises(SystemExit):
+        run.main(["--resume"])  # needs --json
+
+
 def test_the_script_runs_from_any_directory(tmp_path):
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--help"],

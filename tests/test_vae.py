@@ -128,13 +128,29 @@ def test_setup_is_reproducible_and_starts_at_the_pixel_marginals():
 
 
 def test_quadrature_log_likelihood_sums_to_one_over_all_images():
-    """On 5 pixels, sum_x p(x) over all 32 binary images is 1 (an independent check of Eq. 3.8)."""
+    """On 5 pixels, sum_x p(x) over all 32 binary images is 1: a necessary condition for Eq. 3.8
+    (any normalized density passes it; the Monte Carlo test below checks the values)."""
     vae = _tiny_vae(n_visible=5, scale=2.0).double()
     images = torch.tensor(list(itertools.product([0.0, 1.0], repeat=5)), dtype=torch.float64)
     log_p = log_likelihood_quadrature(vae, images, grid_size=301, limit=8.0)
     assert abs(torch.logsumexp(log_p, 0).item()) < 1e-6
     with pytest.raises(ConfigError):
         log_likelihood_quadrature(VAE(5, 4, 3), images)
+
+
+def test_quadrature_matches_monte_carlo_over_the_prior():
+    """Eq. 3.8 against an independent estimate: p(x) = E_{z ~ N(0, I)} p(x | z) with 400,000
+    prior draws (p(x) of a 5-pixel image is large enough for plain Monte Carlo)."""
+    vae = _tiny_vae(n_visible=5, scale=2.0).double()
+    images = torch.tensor(list(itertools.product([0.0, 1.0], repeat=5)), dtype=torch.float64)
+    quadrature = log_likelihood_quadrature(vae, images, grid_size=301, limit=8.0).exp()
+    z = torch.randn(400_000, 2, generator=make_generator(3), dtype=torch.float64)
+    with torch.no_grad():
+        probs = torch.sigmoid(vae.decode_logits(z))  # (S, 5)
+        likelihood = torch.stack(
+            [(probs * x + (1 - probs) * (1 - x)).prod(1).mean() for x in images]
+        )
+    torch.testing.assert_close(quadrature, likelihood, rtol=0.02, atol=1e-4)
 
 
 # ------------------------------------------------------------------------------------------------

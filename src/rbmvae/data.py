@@ -135,7 +135,7 @@ class Dataset:
     def binarized_test_images(self, n: int | None = None, seed: int = 0) -> torch.Tensor:
         """The first ``n`` test images (None: all), each pixel drawn as Bernoulli(grey value).
 
-        The draw comes from the named stream ``binarize-test`` of ``seed`` (Eq. 4.4), so every
+        The draw comes from the named stream ``binarize-test`` of ``seed``, so every
         model scored with the same seed sees the same binary test set. Shape: (n, D).
         """
         generator = make_generator(seed, "cpu", "binarize-test")

@@ -85,10 +85,6 @@ def png_bytes(array: np.ndarray, scale: int = 3) -> bytes:
     return buffer.getvalue()
 
 
-def save_array_png(array: np.ndarray, path: str | os.PathLike, scale: int = 3) -> None:
-    write_bytes(path, png_bytes(array, scale))
-
-
 def save_figure(figure, path: str | os.PathLike, dpi: int = 100) -> None:
     """Render a matplotlib figure to PNG and write it atomically; closes the figure."""
     plt = _matplotlib()
@@ -96,6 +92,43 @@ def save_figure(figure, path: str | os.PathLike, dpi: int = 100) -> None:
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(figure)
     write_bytes(path, buffer.getvalue())
+
+
+def _imshow_figure(
+    array: np.ndarray,
+    path: str | os.PathLike,
+    figsize: tuple[float, float],
+    title: str = "",
+    xticks: tuple[list, list] | None = None,
+    yticks: tuple[list, list] | None = None,
+    xlabel: str = "",
+    ylabel: str = "",
+    tick_size: float | None = None,
+) -> np.ndarray:
+    """The one plotting helper: ``array`` (H, W) grey in [0, 1] or (H, W, 3) RGB, shown with
+    optional ``(positions, labels)`` ticks (no ticks when None, no axes when neither is given),
+    labels and title, written as PNG to ``path``. Returns ``array``."""
+    plt = _matplotlib()
+    figure, axis = plt.subplots(figsize=figsize)
+    grey = {"cmap": "gray", "vmin": 0, "vmax": 1} if array.ndim == 2 else {}
+    axis.imshow(array, interpolation="nearest", **grey)
+    if xticks is None and yticks is None:
+        axis.axis("off")
+    for ticks, set_ticks, set_labels in (
+        (xticks, axis.set_xticks, axis.set_xticklabels),
+        (yticks, axis.set_yticks, axis.set_yticklabels),
+    ):
+        set_ticks([] if ticks is None else ticks[0])
+        if ticks is not None:
+            set_labels(ticks[1], fontsize=tick_size)
+    if xlabel:
+        axis.set_xlabel(xlabel)
+    if ylabel:
+        axis.set_ylabel(ylabel)
+    if title:
+        axis.set_title(title, fontsize=10)
+    save_figure(figure, path)
+    return array
 
 
 def inpainting_panel(
@@ -119,19 +152,11 @@ def save_inpainting_grid(
     title: str = "",
 ) -> np.ndarray:
     """Write the labelled original / masked / inpainted grid; returns the image array."""
-    plt = _matplotlib()
     panel = inpainting_panel(original, mask, filled, image_shape)
-    n = original.shape[0]
-    figure, axis = plt.subplots(figsize=(max(4.0, 0.6 * n + 1.2), 2.6))
-    axis.imshow(panel, interpolation="nearest")
     height = image_shape[0] + 1
-    axis.set_yticks([1 + height * (i + 0.5) for i in range(3)])
-    axis.set_yticklabels(["original", "masked", "inpainted"])
-    axis.set_xticks([])
-    if title:
-        axis.set_title(title, fontsize=10)
-    save_figure(figure, path)
-    return panel
+    rows = ([1 + height * (i + 0.5) for i in range(3)], ["original", "masked", "inpainted"])
+    size = (max(4.0, 0.6 * original.shape[0] + 1.2), 2.6)
+    return _imshow_figure(panel, path, size, title, xticks=([], []), yticks=rows)
 
 
 def save_image_grid(
@@ -142,17 +167,9 @@ def save_image_grid(
     title: str = "",
 ) -> np.ndarray:
     """Write a grid of images (with an optional title); returns the tiled array."""
-    plt = _matplotlib()
     tiled = tile_images(images, image_shape, n_cols)
-    figure, axis = plt.subplots(
-        figsize=(max(3.0, tiled.shape[1] / 40), max(3.0, tiled.shape[0] / 40))
-    )
-    axis.imshow(tiled, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    axis.axis("off")
-    if title:
-        axis.set_title(title, fontsize=10)
-    save_figure(figure, path)
-    return tiled
+    size = (max(3.0, tiled.shape[1] / 40), max(3.0, tiled.shape[0] / 40))
+    return _imshow_figure(tiled, path, size, title)
 
 
 def save_training_curves(
@@ -245,23 +262,11 @@ def save_manifold(
     title: str = "",
 ) -> np.ndarray:
     """Write the latent manifold (:func:`manifold_array`) with axes labelled by the code values."""
-    plt = _matplotlib()
     array = manifold_array(vae, n, value_range, image_shape)
     values = latent_values(value_range, n)
-    figure, axis = plt.subplots(figsize=(8, 8))
-    axis.imshow(array, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    positions, labels = _value_ticks(values, image_shape[1])
-    axis.set_xticks(positions)
-    axis.set_xticklabels(labels)
-    positions, labels = _value_ticks(values.flip(0), image_shape[0])
-    axis.set_yticks(positions)
-    axis.set_yticklabels(labels)
-    axis.set_xlabel("z1")
-    axis.set_ylabel("z2")
-    if title:
-        axis.set_title(title, fontsize=10)
-    save_figure(figure, path)
-    return array
+    xticks = _value_ticks(values, image_shape[1])
+    yticks = _value_ticks(values.flip(0), image_shape[0])
+    return _imshow_figure(array, path, (8, 8), title, xticks, yticks, "z1", "z2")
 
 
 def traversal_array(
@@ -292,22 +297,14 @@ def save_traversal(
     title: str = "",
 ) -> np.ndarray:
     """Write the traversal (:func:`traversal_array`): rows labelled z1..zK, columns by value."""
-    plt = _matplotlib()
     array = traversal_array(vae, steps, value_range, image_shape)
     values = latent_values(value_range, steps)
     k = vae.n_latent
-    figure, axis = plt.subplots(figsize=(0.5 * steps + 1.0, 0.5 * k + 0.9))
-    axis.imshow(array, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    positions, labels = _value_ticks(values, image_shape[1], max_ticks=steps)
-    axis.set_xticks(positions)
-    axis.set_xticklabels(labels, fontsize=8)
-    axis.set_yticks([image_shape[0] * (i + 0.5) - 0.5 for i in range(k)])
-    axis.set_yticklabels([f"z{i + 1}" for i in range(k)], fontsize=8)
-    axis.set_xlabel("value of the varied code unit (the others are 0)")
-    if title:
-        axis.set_title(title, fontsize=10)
-    save_figure(figure, path)
-    return array
+    xticks = _value_ticks(values, image_shape[1], max_ticks=steps)
+    yticks = ([image_shape[0] * (i + 0.5) - 0.5 for i in range(k)], [f"z{i + 1}" for i in range(k)])
+    size = (0.5 * steps + 1.0, 0.5 * k + 0.9)
+    xlabel = "value of the varied code unit (the others are 0)"
+    return _imshow_figure(array, path, size, title, xticks, yticks, xlabel, tick_size=8)
 
 
 def latent_coordinates(
@@ -396,15 +393,7 @@ def save_filters(
     title: str = "",
 ) -> np.ndarray:
     """Write the learned filters (weights as image tiles) of an RBM."""
-    plt = _matplotlib()
-    tiled = filters_array(rbm, n, image_shape)
-    figure, axis = plt.subplots(figsize=(5, 5))
-    axis.imshow(tiled, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    axis.axis("off")
-    if title:
-        axis.set_title(title, fontsize=10)
-    save_figure(figure, path)
-    return tiled
+    return _imshow_figure(filters_array(rbm, n, image_shape), path, (5, 5), title)
 
 
 def save_inpainting_comparison(

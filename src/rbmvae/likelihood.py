@@ -189,25 +189,50 @@ def ais_log_partition(
     started = time.perf_counter()
     if n_runs <= 0:
         raise ConfigError(f"n_runs must be a positive integer, got {n_runs}")
-    if betas is None:
-        betas = ais_betas(n_betas)
+    steps = _checked_betas(ais_betas(n_betas) if betas is None else betas)
+    base = base_visible_bias.to(device=rbm.weight.device, dtype=rbm.weight.dtype)
+    if base.shape != rbm.visible_bias.shape:
+        raise ConfigError(
+            f"base_visible_bias has shape {tuple(base.shape)}, "
+            f"expected {tuple(rbm.visible_bias.shape)}"
+        )
+    log_z_base = float(F.softplus(base.double()).sum() + rbm.n_hidden * math.log(2.0))
+    log_w, matmuls = _annealed_log_weights(rbm, base, steps, n_runs, generator)
+    log_mean, low, high = _log_mean_interval(log_w)
+    return AISResult(
+        log_z=log_z_base + log_mean,
+        log_z_low=log_z_base + low,
+        log_z_high=log_z_base + high,
+        n_runs=n_runs,
+        n_betas=len(steps) - 1,
+        seconds=time.perf_counter() - started,
+        log_z_base=log_z_base,
+        matmuls=matmuls,
+        effective_runs=float(
+            torch.exp(2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0))
+        ),
+        log_weight_std=float(log_w.std()) if n_runs > 1 else 0.0,
+    )
+
+
+def _checked_betas(betas) -> list[float]:
     betas = torch.as_tensor(betas, dtype=torch.float64).flatten()
     if betas.numel() < 2 or betas[0] != 0 or betas[-1] != 1 or bool((betas.diff() < 0).any()):
         raise ConfigError("betas must rise from 0 to 1 (at least two values, never decreasing)")
-    steps = betas.tolist()
+    return betas.tolist()
+
+
+def _annealed_log_weights(
+    rbm: RBM, base: torch.Tensor, steps: list[float], n_runs: int, generator
+) -> tuple[torch.Tensor, int]:
+    """The log importance weights (n_runs,) of the runs along ``steps`` (Eq. 3.4), float64, and
+    the number of matrix products made."""
     weight, visible_bias, hidden_bias = rbm.weight, rbm.visible_bias, rbm.hidden_bias
     dtype, device = weight.dtype, weight.device
     n_hidden = rbm.n_hidden
-    base = base_visible_bias.to(device=device, dtype=dtype)
-    if base.shape != visible_bias.shape:
-        raise ConfigError(
-            f"base_visible_bias has shape {tuple(base.shape)}, expected {tuple(visible_bias.shape)}"
-        )
     # One product per beta gives the hidden inputs c + vW and, in the last column, (b - b0)'v.
     weight_aug = torch.cat([weight, (visible_bias - base).unsqueeze(1)], dim=1)
     bias_aug = torch.cat([hidden_bias, hidden_bias.new_zeros(1)])
-    log_z_base = float(F.softplus(base.double()).sum() + n_hidden * math.log(2.0))
-
     visible = bernoulli(torch.sigmoid(base).expand(n_runs, -1).contiguous(), generator)
     # Reused buffers; the hidden and visible samples are drawn in place into noise_h, noise_v.
     inputs = torch.empty(n_runs, n_hidden + 1, dtype=dtype, device=device)
@@ -247,22 +272,7 @@ def ais_log_partition(
         torch.rand(noise_v.shape, generator=generator, out=noise_v)
         visible = noise_v.lt_(visible_inputs.sigmoid_())
         previous = beta
-    log_w = increments.sum(0, dtype=torch.float64)
-    log_mean, low, high = _log_mean_interval(log_w)
-    return AISResult(
-        log_z=log_z_base + log_mean,
-        log_z_low=log_z_base + low,
-        log_z_high=log_z_base + high,
-        n_runs=n_runs,
-        n_betas=last,
-        seconds=time.perf_counter() - started,
-        log_z_base=log_z_base,
-        matmuls=matmuls,
-        effective_runs=float(
-            torch.exp(2 * torch.logsumexp(log_w, 0) - torch.logsumexp(2 * log_w, 0))
-        ),
-        log_weight_std=float(log_w.std()) if n_runs > 1 else 0.0,
-    )
+    return increments.sum(0, dtype=torch.float64), matmuls
 
 
 @torch.inference_mode()
@@ -304,9 +314,8 @@ def iwae_log_likelihood(
 
     ``log p(x) ~= log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x)`` with ``z_k ~ q(z | x)``, the
     bound L_K of Eq. 2.7, which rises to ``log p(x)`` as K grows. Images go ``batch_size`` at a time
-    and samples ``chunk`` at a time (at most ``batch_size * chunk`` decoder rows in memory: the
-    default 2,500 rows of logits stay in the CPU's cache between the product that writes them
-    and the softplus that reads them, which is ~30% faster than 25,000); ``log p(x | z)`` comes
+    and samples ``chunk`` at a time (at most ``batch_size * chunk`` decoder rows in memory; the
+    default is sized to stay in a CPU cache, see benchmarks/RESULTS.md); ``log p(x | z)`` comes
     from ``decoder_log_likelihood`` (one pass over the logits); the log-mean-exp runs in float64
     across chunks. Returns the mean in nats, or float64 values per image.
     """

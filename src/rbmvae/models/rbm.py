@@ -23,8 +23,8 @@ def bernoulli(
 
     Drawn as ``u < probs`` with ``u ~ U[0, 1)``: one uniform per element, written into ``out`` (a
     new tensor if None; never ``probs`` itself) and compared in place, so no boolean tensor or
-    conversion pass is made. This costs about a third of ``torch.bernoulli`` on the CPU and gives
-    the same samples as ``(torch.rand(...) < probs).float()`` from the same generator.
+    conversion pass is made. It gives the same samples as ``(torch.rand(...) < probs).float()``
+    from the same generator. Shape: ``out`` has ``probs``' shape.
     """
     if out is None:
         out = torch.empty_like(probs, memory_format=torch.contiguous_format)

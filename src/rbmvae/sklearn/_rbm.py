@@ -508,8 +508,8 @@ class BernoulliRBM(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Checkpoint
         mean = float(per_row.mean())
         return LogLikelihood(
             mean=mean,
-            low=mean + log_z - high_z,
-            high=mean + log_z - low_z,
+            low=mean - (high_z - log_z),
+            high=mean + (log_z - low_z),
             method=used,
             log_z=log_z,
             log_z_low=low_z,
