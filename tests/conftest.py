@@ -15,6 +15,11 @@ from types import SimpleNamespace
 from typing import NamedTuple
 
 import numpy as np
+
+# pooch's log handler writes to the sys.stderr of the moment pooch is first imported: imported
+# here, that is pytest's session-long capture; imported inside a test that uses capsys, it would be
+# that test's stream, closed afterwards, and later downloads would print a "Logging error".
+import pooch  # noqa: F401
 import pytest
 import torch
 

@@ -30,6 +30,15 @@ from rbmvae.sklearn import VAE, BernoulliRBM  # noqa: E402
 from rbmvae.sklearn._rbm import EXPECTED_FAILED_CHECKS as RBM_EXPECTED_FAILURES  # noqa: E402
 from rbmvae.sklearn._vae import EXPECTED_FAILED_CHECKS as VAE_EXPECTED_FAILURES  # noqa: E402
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """The models here are tiny: one thread is faster than two, and immune to a loaded machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 CHECKED = [
     BernoulliRBM(n_components=4, n_iter=2),
     VAE(n_components=2, n_hidden=8, n_iter=2, batch_size=16, iwae_k=8),

@@ -33,6 +33,46 @@ TINY = [
 ]
 
 
+# What the quick profile writes (the same files as before the study became a package).
+QUICK_MODELS = ["rbm-h20", "rbm-h100", "rbm-h500", "vae-z2", "vae-z8", "vae-z16"]
+QUICK_FIGURES = [
+    *(
+        f"rbm-curve-{m}"
+        for m in ("free_energy_gap", "pseudo_log_likelihood", "reconstruction_error")
+    ),
+    *(f"{name}-{what}" for name in QUICK_MODELS[:3] for what in ("filters", "samples")),
+    "rbm-inpainting",
+    "vae-curve-test_elbo",
+    "vae-inpainting-metropolis",
+    "vae-inpainting-pseudo-gibbs",
+    *(
+        f"{name}-{what}"
+        for name in QUICK_MODELS[3:]
+        for what in ("latents", "reconstructions", "samples")
+    ),
+    "vae-z2-manifold",
+    "vae-z8-traversal",
+    "vae-z16-traversal",
+]
+QUICK_FILES = {
+    "baselines/evaluation.json",
+    "metrics.json",
+    "report.html",
+    "settings.json",
+    *(f"figures/{name}.png" for name in QUICK_FIGURES),
+    *(
+        f"models/{name}/{file}"
+        for name in QUICK_MODELS
+        for file in (
+            "evaluation.json",
+            "model.json",
+            "model.safetensors",
+            "training_state.safetensors",
+        )
+    ),
+}
+
+
 def test_settings_overrides_and_errors():
     settings = resolve_settings("quick", ["rbm.epochs=7", "vae_latent=[2,4]"], dataset="mnist")
     assert isinstance(settings, StudySettings)
@@ -220,6 +260,8 @@ def test_quick_profile_and_report_in_a_browser(tmp_path_factory, browser, capsys
     assert main(["reproduce", "--profile", "quick", "--out", str(out), "--quiet"]) == 0
     printed = capsys.readouterr().out
     assert "RBM, 500 hidden" in printed and "VAE, z = 16" in printed
+    written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {p for p in written if not p.endswith("/.lock")} == QUICK_FILES
     report = out / "report.html"
     page = browser.new_page(viewport={"width": 1200, "height": 900})
     problems = []

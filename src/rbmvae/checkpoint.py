@@ -221,12 +221,16 @@ def load_model(
 
 
 def _check_finite(tensors: dict[str, torch.Tensor], source: Path) -> None:
-    for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise CheckpointError(
-                f"{source}: tensor {name} holds NaN or infinite values; the model cannot be "
-                "used: retrain it or restore an earlier checkpoint"
-            )
+    bad = [
+        name
+        for name, tensor in sorted(tensors.items())
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
+    if bad:
+        raise CheckpointError(
+            f"{source}: {', '.join(bad)} hold NaN or infinite values; the model cannot be "
+            "used: retrain it or restore an earlier checkpoint"
+        )
 
 
 def prepare_model_dir(directory: str | os.PathLike, resume: bool, force: bool) -> Path:
@@ -252,15 +256,27 @@ def prepare_model_dir(directory: str | os.PathLike, resume: bool, force: bool) -
     return ensure_writable_dir(out)
 
 
+_HELD_LOCKS: dict[Path, int] = {}
+
+
 @contextlib.contextmanager
 def directory_lock(directory: str | os.PathLike) -> Iterator[Path]:
     """Hold the model directory for this process (``directory/.lock``, via ``filelock``).
 
-    A second process that asks for the same directory while it is held gets a one-line
-    :class:`BusyError` at once, before it writes anything. The lock is released on exit (also
-    when the process dies: the operating system drops it).
+    Another process that asks for the same directory while it is held gets a one-line
+    :class:`BusyError` at once, before it writes anything. Within one process the lock is
+    re-entrant (the study holds it while it clears a stale model and ``fit`` trains into it).
+    The lock is released on exit, and by the operating system if the process dies.
     """
     directory = ensure_writable_dir(directory)
+    key = directory.resolve()
+    if key in _HELD_LOCKS:
+        _HELD_LOCKS[key] += 1
+        try:
+            yield directory
+        finally:
+            _HELD_LOCKS[key] -= 1
+        return
     lock = FileLock(str(directory / LOCK_FILE), timeout=0)
     try:
         lock.acquire()
@@ -269,9 +285,11 @@ def directory_lock(directory: str | os.PathLike) -> Iterator[Path]:
             f"{directory}: another process is using this model directory; wait for it to "
             "finish or choose another --out"
         ) from None
+    _HELD_LOCKS[key] = 1
     try:
         yield directory
     finally:
+        del _HELD_LOCKS[key]
         lock.release()
 
 
