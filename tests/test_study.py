@@ -104,6 +104,17 @@ def test_settings_overrides_and_errors():
         assert "\n" not in str(caught.value)
 
 
+def test_show_settings_prints_the_resolved_settings(capsys):
+    argv = ["reproduce", "--show-settings", "--set", "rbm_hidden=[]", "--set", "vae.epochs=3"]
+    assert main(argv) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown == resolve_settings("quick", ["rbm_hidden=[]", "vae.epochs=3"]).to_dict()
+    assert shown["rbm_hidden"] == [] and shown["vae"]["epochs"] == 3
+    assert main(["reproduce", "--show-settings", "--set", "evaluation.loglik_images=9"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "evaluation.likelihood_images" in error
+
+
 def test_profiles_are_one_skeleton_with_the_documented_numbers():
     assert PROFILES == {"quick": QUICK, "full": FULL}
     quick, full = QUICK.evaluation, FULL.evaluation
@@ -165,6 +176,7 @@ def test_tiny_study_writes_everything(tiny_run):
         html.count("<img ") == len(saved["figures"]) and "http://" not in html.split("<script")[0]
     )
     assert "training-mean fill" in html and "CC BY-SA 3.0" in html
+    assert "3 standard errors" in html and "standard deviations" not in html
 
 
 def test_rerun_reuses_and_resumes(tiny_run):

@@ -25,6 +25,7 @@ from .figures import FIGURES_DIR, FigureEntry, sampler_name
 from .settings import StudySettings
 
 REPORT_FILE = "report.html"
+OPTIMIZER_NAMES = {"adam": "Adam", "sgd": "SGD"}  # TrainConfig.optimizer as the report writes it
 
 
 @dataclass
@@ -178,9 +179,11 @@ def _rbm_text(settings: StudySettings, data: Dataset) -> str:
 
 def _vae_text(settings: StudySettings, data: Dataset) -> str:
     d, h = data.n_pixels, settings.vae_hidden
+    optimizer = settings.training["vae"].optimizer
     return (
-        f"{d}-{h}-z-{h}-{d} VAEs with Bernoulli decoders, trained with Adam on the negative "
-        f"ELBO; inpainting by {_inpainting_text('vae')}."
+        f"{d}-{h}-z-{h}-{d} VAEs with Bernoulli decoders, trained with "
+        f"{OPTIMIZER_NAMES.get(optimizer, optimizer)} on the negative ELBO; inpainting by "
+        f"{_inpainting_text('vae')}."
     )
 
 
