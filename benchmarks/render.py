@@ -13,10 +13,10 @@ from pathlib import Path
 
 import torch
 
-import rbmvae
 from benchmarks.costs import workload_floors
 from benchmarks.settings import N_VISIBLE, VAE_HIDDEN, Settings
 from benchmarks.targets import evaluate_targets
+from rbmvae import __version__ as rbmvae_version
 
 
 def machine_info(settings: Settings) -> dict:
@@ -35,7 +35,7 @@ def machine_info(settings: Settings) -> dict:
             versions[module] = __import__(module).__version__
         except ImportError:
             versions[module] = "absent"
-    versions["rbmvae"] = getattr(rbmvae, "__version__", "?")
+    versions["rbmvae"] = rbmvae_version
     info = {
         "cpu": cpu,
         "cores": os.cpu_count(),

@@ -9,9 +9,7 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from rbmvae import evaluation as ev
 from rbmvae import likelihood, scoring
-from rbmvae.models.rbm import pseudo_log_likelihood
 from rbmvae.cli import main
 from rbmvae.data import Dataset
 from rbmvae.errors import ConfigError

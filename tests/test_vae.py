@@ -12,13 +12,13 @@ from torch.distributions import Bernoulli, Normal
 import rbmvae
 from rbmvae.cli import main
 from rbmvae.data import Dataset, binarize
-from rbmvae.rng import make_generator
 from rbmvae.errors import ConfigError
-from rbmvae.likelihood import log_likelihood_quadrature
 from rbmvae.figures import latent_coordinates, latent_values, manifold_array, traversal_array
 from rbmvae.inpainting import metropolis_within_gibbs, pseudo_gibbs
+from rbmvae.likelihood import log_likelihood_quadrature
 from rbmvae.models.vae import VAE, bernoulli_log_likelihood, gaussian_kl, negative_elbo
 from rbmvae.objectives import VAEObjective
+from rbmvae.rng import make_generator
 
 
 def _tiny_vae(n_visible=6, n_hidden=16, n_latent=2, seed=0, scale=3.0):

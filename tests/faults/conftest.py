@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from rbmvae.checkpoint import save_model
+from rbmvae.checkpoint import LOCK_FILE, save_model
 from rbmvae.models import RBM
 
 
@@ -19,7 +19,13 @@ def tiny_model(tmp_path, write_dataset):
 
 
 def _snapshot(directory):
-    return {p.name: p.read_bytes() for p in sorted(Path(directory).iterdir()) if p.is_file()}
+    """Every file's bytes by name, but the lock file (``checkpoint.LOCK_FILE``), which holds
+    nothing and is created by whoever first takes the directory's lock."""
+    return {
+        p.name: p.read_bytes()
+        for p in sorted(Path(directory).iterdir())
+        if p.is_file() and p.name != LOCK_FILE
+    }
 
 
 @pytest.fixture(scope="session")

@@ -132,7 +132,7 @@ def test_bad_checkpoint_at_the_command_line(
 def test_another_model_kind_is_refused_by_vae_commands(tiny_model, run_cli, assert_cli_error):
     assert_cli_error(
         run_cli("manifold", "--model", tiny_model),
-        "holds a rbm model; manifold needs a VAE",
+        "holds an RBM, 4 hidden; manifold needs a VAE",
     )
 
 

@@ -144,10 +144,14 @@ def test_any_image_size_works_everywhere_when_consistent(
     assert code == 0, err
     assert drawn == [((8, 6), (6, 48))]
 
-    # the model's data must be given, and data of another size is refused in one line
+    # the checkpoint remembers its data directory; once that is gone the data must be given
+    code, _, err = run_cli("inpaint", "--model", model_dir, "--n", "2", "--out", png)
+    assert code == 0, err
+    directory.rename(tmp_path / "moved")
     assert_cli_error(
         run_cli("inpaint", "--model", model_dir, "--out", png),
-        "trained on dir:data; give its directory with --data-dir",
+        "trained on dir:data from",
+        "no longer holds the four files; give the data with --data-dir",
     )
     assert_cli_error(
         run_cli("inpaint", "--model", model_dir, "--dataset", "mnist-sample", "--out", png),

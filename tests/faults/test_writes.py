@@ -11,7 +11,7 @@ import torch
 import rbmvae.atomic
 from rbmvae import figures
 from rbmvae.checkpoint import load_model, save_model
-from rbmvae.errors import ConfigError
+from rbmvae.errors import OutputError
 from rbmvae.idx import read_idx, write_idx
 from rbmvae.models import RBM
 from rbmvae.report import write_report
@@ -62,7 +62,7 @@ def test_failed_write_keeps_the_old_file_and_no_temporary(
             monkeypatch.setattr(gzip.GzipFile, "write", write_half)
     else:
         monkeypatch.setattr(rbmvae.atomic.os, "replace", _replace_fails)
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(OutputError) as caught:
         write("new")
     message = str(caught.value)
     assert "cannot write" in message and "\n" not in message and "previous file" in message

@@ -103,8 +103,19 @@ def cmd_train_vae(args) -> int:
     return _train(args, build, "vae", f"runs/vae-z{args.latent}", {})
 
 
-def _load(args, kind: str | None = None):
-    return load_model(args.model, device=resolve_device(args.device), kind=kind)
+def _load(args):
+    return load_model(args.model, device=resolve_device(args.device))
+
+
+def _load_vae(args, command: str):
+    """The VAE in ``--model``; a model of another kind is refused naming the command."""
+    model, meta = _load(args)
+    if not isinstance(model, VAE):
+        raise ConfigError(
+            f"{args.model}: holds an {model.label()}; {command} needs a VAE "
+            "(train one with `rbmvae train vae`)"
+        )
+    return model, meta
 
 
 def _data_for(args, meta: dict):
@@ -160,7 +171,7 @@ def cmd_sample(args) -> int:
 
 
 def cmd_manifold(args) -> int:
-    model, meta = _load(args, kind="vae")
+    model, meta = _load_vae(args, "manifold")
     if model.n_latent != 2:
         raise ConfigError(
             f"{args.model}: the manifold needs a VAE with 2 latent units, this one has "
@@ -174,7 +185,7 @@ def cmd_manifold(args) -> int:
 
 
 def cmd_traverse(args) -> int:
-    model, meta = _load(args, kind="vae")
+    model, meta = _load_vae(args, "traverse")
     title = f"{model.label()}: one code unit varied per row"
     save_traversal(model, args.out, args.steps, tuple(args.range), image_shape_of(meta), title=title)
     low, high = args.range
@@ -183,7 +194,7 @@ def cmd_traverse(args) -> int:
 
 
 def cmd_latents(args) -> int:
-    model, meta = _load(args, kind="vae")
+    model, meta = _load_vae(args, "latents")
     data = _data_for(args, meta)
     n = data.test_images.shape[0] if args.n is None else args.n
     if n > data.test_images.shape[0]:

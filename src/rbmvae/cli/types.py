@@ -40,11 +40,13 @@ nonnegative_float = _bounded_number(
 
 def _fraction(text: str) -> float:
     try:
-        return fraction("missing fraction", float(text))
+        value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a fraction; give e.g. 0.2,0.5,0.8 or none"
         ) from None
+    try:
+        return fraction("missing fraction", value)
     except ConfigError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 

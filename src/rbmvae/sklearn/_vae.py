@@ -334,4 +334,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, CheckpointMixin, Ba
         return tags
 
     def _more_tags(self):  # scikit-learn < 1.6
-        return {"preserves_dtype": [np.float64, np.float32], "_xfail_checks": EXPECTED_FAILED_CHECKS}
+        return {
+            "preserves_dtype": [np.float64, np.float32],
+            "_xfail_checks": EXPECTED_FAILED_CHECKS,
+        }
