@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv system-deps demo test lint format clean bench
+.PHONY: venv system-deps demo test lint format clean bench docs
 
 # Create or refresh the virtual environment: torch==2.13.0 first (the CPU wheel these machines
 # have), then the package with its development extras.
@@ -38,6 +38,12 @@ test: venv system-deps lint
 # the bench extra: pip install -e '.[bench]'). BENCH_ARGS=--quick for a smoke run.
 bench:
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# Execute the tutorial notebook (stored without outputs) and write docs/tutorial.html, a copy
+# with its outputs and figures for reading in a browser (about a minute on 2 cores).
+docs: venv
+	$(BIN)/jupyter nbconvert --to html --execute --ExecutePreprocessor.timeout=600 \
+	  --output tutorial.html docs/tutorial.ipynb
 
 format:
 	$(BIN)/ruff format .

@@ -27,8 +27,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import rbmvae  # noqa: E402
 from rbmvae.likelihood import iwae_log_likelihood, log_partition_exact  # noqa: E402
 from rbmvae.sklearn import VAE, BernoulliRBM  # noqa: E402
-from rbmvae.sklearn._rbm import EXPECTED_FAILED_CHECKS as RBM_EXPECTED_FAILURES  # noqa: E402
-from rbmvae.sklearn._vae import EXPECTED_FAILED_CHECKS as VAE_EXPECTED_FAILURES  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -48,9 +46,7 @@ CHECKED = [
 
 def expected_failures(estimator) -> dict[str, str]:
     """The checks that cannot pass, each with its reason (the estimators' own lists)."""
-    if isinstance(estimator, BernoulliRBM):
-        return RBM_EXPECTED_FAILURES
-    return VAE_EXPECTED_FAILURES
+    return estimator._EXPECTED_FAILED_CHECKS
 
 
 if "expected_failed_checks" in inspect.signature(parametrize_with_checks).parameters:
@@ -327,7 +323,7 @@ def test_estimators_from_models_trained_by_rbmvae_fit(tmp_path, digits):
     rbmvae.fit(rbm, data, epochs=2, batch_size=20, out_dir=tmp_path / "rbm", progress=False)
     estimator = BernoulliRBM.from_checkpoint(tmp_path / "rbm")
     assert estimator.n_components == 12 and estimator.batch_size == 20
-    assert estimator.n_iter == 2 and estimator.method == "cd"
+    assert estimator.n_iter == 2 and estimator.method == "cd" and estimator.init == "marginals"
     with torch.no_grad():
         np.testing.assert_allclose(estimator.transform(X.numpy()), rbm.hidden_probs(X).numpy())
     vae = rbmvae.VAE(n_visible=64, n_hidden=16, n_latent=2)

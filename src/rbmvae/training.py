@@ -29,7 +29,7 @@ from .rng import make_generator
 from .training_state import DeferredCtrlC, HardInterrupt, Position, restore_state, save_state
 
 OPTIMIZERS = ("sgd", "adam")
-LR_SCHEDULES = ("constant", "linear")
+LR_SCHEDULES = ("constant", "linear", "cosine", "exponential")
 
 
 @dataclass
@@ -55,6 +55,12 @@ class TrainConfig:
     k: int = 1
     seed: int = 0
     monitor_size: int = 1000
+    # VAE: the bound trained (1: the ELBO; k > 1: the importance-weighted bound L_k, Eq. 2.7),
+    # the KL warm-up's length in epochs (0: none; Eq. 2.8) and the learning rate the cosine and
+    # exponential schedules end at, as a fraction of learning_rate
+    iwae_k: int = 1
+    kl_warmup_epochs: float = 0.0
+    final_lr_fraction: float = 0.1
 
     @classmethod
     def defaults_for(cls, kind: str, **overrides) -> TrainConfig:
@@ -83,6 +89,11 @@ class TrainConfig:
         for name in ("momentum", "final_momentum"):
             if not 0 <= getattr(self, name) < 1:
                 raise ConfigError(f"{name.replace('_', ' ')} must be in [0, 1)")
+        positive_int("iwae k", self.iwae_k)
+        if not (math.isfinite(self.kl_warmup_epochs) and self.kl_warmup_epochs >= 0):
+            raise ConfigError(f"KL warm-up epochs must be >= 0, got {self.kl_warmup_epochs}")
+        if not 0 < self.final_lr_fraction <= 1:
+            raise ConfigError(f"final lr fraction must be in (0, 1], got {self.final_lr_fraction}")
         if self.momentum_switch_epoch < 0:
             raise ConfigError("momentum switch epoch must be >= 0")
         for name, allowed in CHOICES.items():
@@ -92,9 +103,17 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def learning_rate_at(self, epoch: int) -> float:
-        """Learning rate of ``epoch`` (0-based): constant, or linear decay towards 0."""
+        """Learning rate of ``epoch`` (0-based): constant, linear decay towards 0, or cosine or
+        exponential decay from ``learning_rate`` to ``final_lr_fraction * learning_rate``."""
         if self.lr_schedule == "linear":
             return self.learning_rate * (1.0 - epoch / self.epochs)
+        progress = epoch / max(1, self.epochs - 1)
+        if self.lr_schedule == "cosine":
+            floor = self.final_lr_fraction
+            cosine = 0.5 * (1 + math.cos(math.pi * progress))
+            return self.learning_rate * (floor + (1 - floor) * cosine)
+        if self.lr_schedule == "exponential":
+            return self.learning_rate * self.final_lr_fraction**progress
         return self.learning_rate
 
     def momentum_at(self, epoch: int) -> float:

@@ -13,7 +13,12 @@ from .vae import VAEObjective
 
 OBJECTIVES = {
     "rbm": lambda config: ContrastiveDivergence(method=config.method, k=config.k),
-    "vae": lambda config: VAEObjective(binarize=config.binarize),
+    "vae": lambda config: VAEObjective(
+        binarize=config.binarize,
+        iwae_k=config.iwae_k,
+        kl_warmup_epochs=config.kl_warmup_epochs,
+        batch_size=config.batch_size,
+    ),
 }
 
 __all__ = ["OBJECTIVES", "RBM_METHODS", "ContrastiveDivergence", "Objective", "VAEObjective"]

@@ -34,7 +34,8 @@ if tuple(int(part) for part in sklearn.__version__.split(".")[:2]) < (1, 3):
         "pip install -U 'rbmvae[sklearn]'"
     )
 
-from ._rbm import BernoulliRBM, LogLikelihood  # noqa: E402
+from ._rbm import BernoulliRBM  # noqa: E402
+from ._rbm_likelihood import LogLikelihood  # noqa: E402
 from ._vae import VAE  # noqa: E402
 
 __all__ = ["VAE", "BernoulliRBM", "LogLikelihood"]

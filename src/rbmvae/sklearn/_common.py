@@ -160,6 +160,7 @@ class CheckpointMixin:
 
     _kind = ""
     _TRAIN_CONFIG_PARAMS: dict[str, str] = {}
+    _TRAIN_CONFIG_EXTRA: dict[str, object] = {}  # parameters implied by a TrainConfig
 
     def _checkpoint_extra(self) -> dict:
         return {}
@@ -194,11 +195,12 @@ class CheckpointMixin:
         if info.get("estimator") == cls.__name__:
             return {k: v for k, v in info.get("params", {}).items() if k in names}
         config = meta.get("train_config") or {}
-        return {
+        params = {
             param: config[field]
             for field, param in cls._TRAIN_CONFIG_PARAMS.items()
             if field in config and param in names
         }
+        return {**params, **cls._TRAIN_CONFIG_EXTRA} if config else params
 
     @classmethod
     def from_checkpoint(cls, directory, **params):
@@ -226,3 +228,25 @@ class CheckpointMixin:
 
     def _load_extra(self, info: dict) -> None:
         pass
+
+
+class TagsMixin:
+    """Put first among an estimator's bases (it edits the tags the scikit-learn mixins make).
+    The tags of both estimators: sparse input accepted, float32 and float64 preserved, and
+    the checks that cannot pass (``_EXPECTED_FAILED_CHECKS``, check name -> reason; read by
+    scikit-learn < 1.6 from the ``_xfail_checks`` tag, by later versions from the test's
+    ``expected_failed_checks``)."""
+
+    _EXPECTED_FAILED_CHECKS: dict[str, str] = {}
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+    def _more_tags(self):  # scikit-learn < 1.6
+        return {
+            "preserves_dtype": [np.float64, np.float32],
+            "_xfail_checks": self._EXPECTED_FAILED_CHECKS,
+        }

@@ -22,6 +22,7 @@ from ..training import TrainConfig, fit
 from ._common import (
     FLOAT_DTYPES,
     CheckpointMixin,
+    TagsMixin,
     check_int,
     check_positive,
     device_of,
@@ -38,6 +39,13 @@ from ._common import (
 from ._rbm_likelihood import RBMLikelihoodMixin
 
 INITS = ("zero", "marginals")
+_SAME_NAMES = "learning_rate batch_size method k momentum final_momentum weight_decay lr_schedule"
+# TrainConfig fields of a checkpoint trained by the CLI or rbmvae.fit -> estimator parameters
+TRAIN_CONFIG_PARAMS = {name: name for name in _SAME_NAMES.split() + ["binarize"]} | {
+    "epochs": "n_iter",
+    "momentum_switch_epoch": "momentum_switch_iter",
+    "seed": "random_state",
+}
 
 _ROW_DEPENDENT = (
     "score_samples flips one randomly chosen feature per row, drawn for the rows in the order "
@@ -59,6 +67,7 @@ class _WarmStart(ContrastiveDivergence):
 
 
 class BernoulliRBM(
+    TagsMixin,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
     RBMLikelihoodMixin,
@@ -141,21 +150,10 @@ class BernoulliRBM(
     densified for training. ``score`` is the log-likelihood, where scikit-learn has no score.
     """
 
+    _EXPECTED_FAILED_CHECKS = EXPECTED_FAILED_CHECKS
     _kind = "rbm"
-    _TRAIN_CONFIG_PARAMS = {
-        "learning_rate": "learning_rate",
-        "batch_size": "batch_size",
-        "epochs": "n_iter",
-        "method": "method",
-        "k": "k",
-        "momentum": "momentum",
-        "final_momentum": "final_momentum",
-        "momentum_switch_epoch": "momentum_switch_iter",
-        "weight_decay": "weight_decay",
-        "lr_schedule": "lr_schedule",
-        "binarize": "binarize",
-        "seed": "random_state",
-    }
+    _TRAIN_CONFIG_PARAMS = TRAIN_CONFIG_PARAMS
+    _TRAIN_CONFIG_EXTRA = {"init": "marginals"}  # how rbmvae.fit initializes
 
     def __init__(
         self,
@@ -461,17 +459,3 @@ class BernoulliRBM(
         if "feature_sum" in info and len(info["feature_sum"]) == self.n_features_in_:
             self._feature_sum = np.asarray(info["feature_sum"], dtype=np.float64)
             self._n_samples_seen = int(info.get("n_samples_seen", 0))
-
-    # -- scikit-learn tags -------------------------------------------------------------------------
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {
-            "preserves_dtype": [np.float64, np.float32],
-            "_xfail_checks": EXPECTED_FAILED_CHECKS,
-        }

@@ -23,6 +23,7 @@ from ..training import TrainConfig, fit
 from ._common import (
     FLOAT_DTYPES,
     CheckpointMixin,
+    TagsMixin,
     check_int,
     check_positive,
     device_of,
@@ -47,7 +48,9 @@ EXPECTED_FAILED_CHECKS = {
 }
 
 
-class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, CheckpointMixin, BaseEstimator):
+class VAE(
+    TagsMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, CheckpointMixin, BaseEstimator
+):
     """Variational autoencoder with Bernoulli pixels as a scikit-learn transformer.
 
     Encoder n_features -> n_hidden (ReLU) -> mean and log-variance of a Gaussian code of size
@@ -92,6 +95,7 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, CheckpointMixin, Ba
         ``rbmvae.fit``'s per-pass records (loss, train ELBO and its parts, times).
     """
 
+    _EXPECTED_FAILED_CHECKS = EXPECTED_FAILED_CHECKS
     _kind = "vae"
     _TRAIN_CONFIG_PARAMS = {
         "learning_rate": "learning_rate",
@@ -324,17 +328,3 @@ class VAE(ClassNamePrefixFeaturesOutMixin, TransformerMixin, CheckpointMixin, Ba
         estimator._n_features_out = model.n_latent
         estimator.history_ = []
         return estimator
-
-    # -- scikit-learn tags -------------------------------------------------------------------------
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
-        return tags
-
-    def _more_tags(self):  # scikit-learn < 1.6
-        return {
-            "preserves_dtype": [np.float64, np.float32],
-            "_xfail_checks": EXPECTED_FAILED_CHECKS,
-        }
