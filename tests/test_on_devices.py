@@ -90,7 +90,7 @@ def test_vae_gradient_is_autograds_and_iwae_meets_quadrature(device, tiny_vae):
     x = (torch.rand(30, 12, generator=torch.Generator().manual_seed(2)) < 0.4).double().to(device)
     loss, grads = rbmvae.models.vae.negative_elbo_gradients(vae, x, make_generator(3, device))
     auto = rbmvae.models.vae.negative_elbo(vae, x, make_generator(3, device))[0].mean()
-    for (name, param), grad in zip(
+    for (name, _), grad in zip(
         vae.named_parameters(), torch.autograd.grad(auto, list(vae.parameters())), strict=True
     ):
         torch.testing.assert_close(grads[name], grad, msg=name)
