@@ -119,6 +119,16 @@ def check_positive(name: str, value) -> float:
     return float(value)
 
 
+def report_pass(estimator, record: dict, label: str, key: str) -> None:
+    """With ``verbose``, one line per training pass in scikit-learn's form, e.g.
+    ``[BernoulliRBM] Iteration 3, pseudo-likelihood = -25.10, time = 0.41s``."""
+    if estimator.verbose:
+        print(
+            f"[{type(estimator).__name__}] Iteration {record['epoch']}, "
+            f"{label} = {record[key]:.2f}, time = {record['train_seconds']:.2f}s"
+        )
+
+
 def training_data(images: torch.Tensor, name: str) -> Dataset:
     """A :class:`rbmvae.Dataset` around training rows (n_samples, n_features), for ``rbmvae.fit``.
 

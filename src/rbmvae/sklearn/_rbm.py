@@ -29,6 +29,7 @@ from ._common import (
     draw_seed,
     fitted_random_state,
     generator_from,
+    report_pass,
     row_chunks,
     to_numpy,
     to_tensor,
@@ -233,12 +234,9 @@ class BernoulliRBM(
         dtype = torch_dtype(self.components_.dtype)
         n_hidden, n_features = self.components_.shape
         model = RBM(n_visible=n_features, n_hidden=n_hidden)  # its fresh weights are replaced
-        arrays = {
-            "weight": self.components_.T,
-            "visible_bias": self.intercept_visible_,
-            "hidden_bias": self.intercept_hidden_,
-        }
-        tensors = {name: to_tensor(a, dtype, device, copy) for name, a in arrays.items()}
+        arrays = (self.components_.T, self.intercept_visible_, self.intercept_hidden_)
+        names = ("weight", "visible_bias", "hidden_bias")
+        tensors = {n: to_tensor(a, dtype, device, copy) for n, a in zip(names, arrays, strict=True)}
         model.load_state_dict(tensors, assign=True)
         return model.eval()
 
@@ -263,6 +261,11 @@ class BernoulliRBM(
             generator = generator_from(self.random_state_, torch.device("cpu"))
             model.reset_parameters(visible_mean=mean, generator=generator)
             self._store(model)
+        self._reset_state()
+
+    def _reset_state(self) -> None:
+        """Chains at h = 0 and no training rows seen, for the fitted arrays' shapes and dtype."""
+        (n_hidden, n_features), dtype = self.components_.shape, self.components_.dtype
         self.h_samples_ = np.zeros((int(self.batch_size), n_hidden), dtype=dtype)
         self._n_features_out = n_hidden
         self._feature_sum = np.zeros(n_features)
@@ -289,12 +292,7 @@ class BernoulliRBM(
         offset = len(self.history_)
         for record in history:
             self.history_.append({**record, "epoch": offset + record["epoch"]})
-            if self.verbose:
-                print(
-                    f"[{type(self).__name__}] Iteration {offset + record['epoch']}, "
-                    f"pseudo-likelihood = {record['pseudo_log_likelihood']:.2f}, "
-                    f"time = {record['train_seconds']:.2f}s"
-                )
+            report_pass(self, self.history_[-1], "pseudo-likelihood", "pseudo_log_likelihood")
 
     # -- fitting -----------------------------------------------------------------------------------
 
@@ -443,13 +441,9 @@ class BernoulliRBM(
         copy = RBM(model.n_visible, model.n_hidden).to(model.weight.dtype)
         copy.load_state_dict(model.state_dict())
         estimator._store(copy)
-        n_chains = check_int("batch_size", estimator.batch_size, 1)
-        estimator.h_samples_ = np.zeros((n_chains, model.n_hidden), estimator.components_.dtype)
+        check_int("batch_size", estimator.batch_size, 1)
+        estimator._reset_state()
         estimator.n_features_in_ = model.n_visible
-        estimator._n_features_out = model.n_hidden
-        estimator._feature_sum = np.zeros(model.n_visible)
-        estimator._n_samples_seen = 0
-        estimator.history_ = []
         return estimator
 
     def _checkpoint_extra(self) -> dict:

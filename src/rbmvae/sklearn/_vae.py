@@ -30,6 +30,7 @@ from ._common import (
     draw_seed,
     fitted_random_state,
     generator_from,
+    report_pass,
     row_chunks,
     to_numpy,
     to_tensor,
@@ -184,11 +185,8 @@ class VAE(
         self.history_ = fit(model, data, config, progress=self.verbose > 1)
         self.module_ = model.cpu().eval()
         self._n_features_out = sizes[0]
-        for record in self.history_ if self.verbose else ():
-            print(
-                f"[{type(self).__name__}] Iteration {record['epoch']}, "
-                f"ELBO = {record['train_elbo']:.2f}, time = {record['train_seconds']:.2f}s"
-            )
+        for record in self.history_:
+            report_pass(self, record, "ELBO", "train_elbo")
         return self
 
     @torch.no_grad()
