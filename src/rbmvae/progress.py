@@ -11,7 +11,8 @@ import sys
 import time
 
 
-def _is_terminal(stream) -> bool:
+def is_terminal(stream) -> bool:
+    """True when ``stream`` is an interactive terminal (not a file, pipe or CI log)."""
     try:
         return bool(stream.isatty())
     except (AttributeError, ValueError):
@@ -27,7 +28,7 @@ class Progress:
     def __init__(self, kind: str, epochs: int, steps: int, enabled: bool = True) -> None:
         self.kind, self.epochs, self.steps = kind, epochs, steps
         self.enabled = enabled
-        self.bars = enabled and _is_terminal(sys.stderr)
+        self.bars = enabled and is_terminal(sys.stderr)
         self._epoch_bar = None
         self._step_bar = None
         self._started = time.perf_counter()

@@ -19,7 +19,7 @@ from ..data import (
 )
 from ..devices import module_device, resolve_device
 from ..errors import ConfigError
-from ..evaluation import EvaluationSettings, evaluate, format_report
+from ..evaluation import EVALUATION_FILE, EvaluationSettings, evaluate, format_report
 from ..figures import (
     latent_scatter,
     save_image_grid,
@@ -33,8 +33,6 @@ from ..models import RBM, VAE
 from ..rng import make_generator
 from ..scoring import mean_fill, missing_pixel_errors
 from ..training import TrainConfig, TrainingInterrupted, fit
-
-EVALUATION_FILE = "evaluation.json"
 
 
 def cmd_data_info(args) -> int:
@@ -187,7 +185,9 @@ def cmd_manifold(args) -> int:
 def cmd_traverse(args) -> int:
     model, meta = _load_vae(args, "traverse")
     title = f"{model.label()}: one code unit varied per row"
-    save_traversal(model, args.out, args.steps, tuple(args.range), image_shape_of(meta), title=title)
+    save_traversal(
+        model, args.out, args.steps, tuple(args.range), image_shape_of(meta), title=title
+    )
     low, high = args.range
     print(f"{model.n_latent} code units x {args.steps} values in [{low:g}, {high:g}] -> {args.out}")
     return 0

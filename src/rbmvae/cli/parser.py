@@ -346,7 +346,9 @@ def add_study(commands_) -> None:
         "--show-settings", action="store_true", help="print the resolved settings and exit"
     )
     reproduce.add_argument(
-        "--force", action="store_true", help="retrain and re-evaluate even what is already in the run"
+        "--force",
+        action="store_true",
+        help="retrain and re-evaluate even what is already in the run",
     )
     reproduce.add_argument(
         "--export-figures", metavar="DIR", help="also write small copies of the main figures to DIR"

@@ -34,6 +34,7 @@ from ..checkpoint import (
     META_FILE,
     STATE_FILE,
     WEIGHTS_FILE,
+    directory_lock,
     load_model,
     load_training_state,
     read_metadata,
@@ -41,9 +42,9 @@ from ..checkpoint import (
 from ..data import Dataset, load_dataset
 from ..devices import resolve_device
 from ..errors import CheckpointError, ConfigError
-from ..evaluation import EvaluationSettings, evaluate
+from ..evaluation import EVALUATION_FILE, EvaluationSettings, evaluate
 from ..models import build_model
-from ..progress import _is_terminal
+from ..progress import is_terminal
 from ..training import TrainConfig, fit
 from .figures import FIGURES_DIR, draw_figures
 from .report import SUMMARY_COLUMNS, StudyResult, summary_rows, write_study_report
@@ -51,7 +52,6 @@ from .settings import ModelSpec, StudySettings
 
 SETTINGS_FILE = "settings.json"
 METRICS_FILE = "metrics.json"
-EVALUATION_FILE = "evaluation.json"
 MODELS_DIR = "models"
 BASELINES_DIR = "baselines"
 METRICS_FORMAT = "rbmvae-study"
@@ -112,19 +112,20 @@ def train_or_reuse(
             return loaded, meta, "reused"
         except CheckpointError:
             pass  # unreadable after all: train it again
-    resume = not force and _resumable(directory, wanted)
-    if not resume:
-        for stale in (META_FILE, WEIGHTS_FILE, STATE_FILE, EVALUATION_FILE):
-            (directory / stale).unlink(missing_ok=True)
-    fit(
-        model,
-        data,
-        config,
-        out_dir=directory,
-        resume=resume,
-        progress=progress,
-        metadata={"study_name": spec.name},
-    )
+    with directory_lock(directory):  # held from clearing a stale model to the last epoch
+        resume = not force and _resumable(directory, wanted)
+        if not resume:
+            for stale in (META_FILE, WEIGHTS_FILE, STATE_FILE, EVALUATION_FILE):
+                (directory / stale).unlink(missing_ok=True)
+        fit(
+            model,
+            data,
+            config,
+            out_dir=directory,
+            resume=resume,
+            progress=progress,
+            metadata={"study_name": spec.name},
+        )
     loaded, meta = load_model(directory, device=device, kind=spec.kind)
     return loaded, meta, "resumed" if resume else "trained"
 
@@ -165,7 +166,7 @@ class _Steps:
     def __init__(self, total: int, enabled: bool, seconds: dict[str, float]) -> None:
         self.total, self.done, self.enabled, self.seconds = total, 0, enabled, seconds
         self.bar = None
-        if enabled and _is_terminal(sys.stderr):
+        if enabled and is_terminal(sys.stderr):
             from tqdm.auto import tqdm  # tqdm.auto picks the notebook widget where there is one
 
             self.bar = tqdm(total=total, desc="reproduce", unit="task", position=0)
