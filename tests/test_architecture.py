@@ -22,8 +22,9 @@ TABLE_FILES = {"cli/parser.py"}  # argparse tables: long by nature, exempt from 
 LAYERS = {
     0: ["errors", "_checks", "_version", "rng", "devices", "atomic", "progress"],
     1: ["idx", "data", "masks", "models"],
-    2: ["objectives", "training_state", "training", "checkpoint", "inpainting", "likelihood"],
-    3: ["scoring", "evaluation"],
+    2: ["objectives", "training_state", "training", "checkpoint", "inpainting", "likelihood"]
+    + ["conditional"],
+    3: ["classifier", "scoring", "evaluation"],
     4: ["figures", "report", "explore"],
     5: ["study"],
     6: ["cli", "sklearn", "__init__", "__main__"],

@@ -352,7 +352,8 @@ def test_inpainting_table_rows_share_masks(small_data, classifier_cache):
         rows = {r["method"]: r for r in table.rows if r["fraction"] == fraction}
         zero = rows["zero fill"]
         assert zero["mse"] == pytest.approx(float(images[mask].double().pow(2).mean()))
-        knn = scoring.knn_fill(images, mask, small_data.train_images, k=10)
+        evidence = small_data.binarized_test_images(60, seed=5)  # observed pixels: binary
+        knn = scoring.knn_fill(evidence, mask, small_data.train_images, k=10)
         assert rows["10-NN fill"]["mse"] == pytest.approx(
             scoring.missing_pixel_errors(knn, images, mask)[0]
         )

@@ -86,12 +86,16 @@ def test_gibbs_sampler_reaches_the_model_distribution(tiny_rbm):
     v_states = all_states(4)
     exact = torch.softmax(-rbm.free_energy(v_states), 0)
     g = torch.Generator().manual_seed(0)
-    start = (torch.rand(20000, 4, generator=g) < 0.5).float()
+    start = (torch.rand(100000, 4, generator=g) < 0.5).float()
     with torch.no_grad():
         final, _ = rbm.gibbs_chain(start, 30, g)
+    assert torch.equal(final, final.round())  # binary states
     codes = (final * torch.tensor([8.0, 4.0, 2.0, 1.0])).sum(1).long()
     empirical = torch.bincount(codes, minlength=16).float() / len(codes)
     assert (empirical - exact).abs().max() < 0.015
+    # chi-square, 15 degrees of freedom, p = 0.001: a chain feeding p(h | v) for h fails this
+    chi2 = (((empirical - exact) * len(codes)) ** 2 / (exact * len(codes))).sum().item()
+    assert chi2 < 37.70, chi2
 
 
 def test_initialization_follows_the_guide():

@@ -17,7 +17,11 @@ def positive_int(name: str, value: object) -> int:
 
 def positive_number(name: str, value: object) -> float:
     """``value`` as a float if it is a finite number > 0, else a ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 < value < float("inf")
+    ):
         raise ConfigError(f"{name} must be positive, got {value!r}")
     return float(value)
 

@@ -156,8 +156,6 @@ class Dataset:
         }
 
 
-
-
 def _find_file(directory: Path, stem: str) -> Path | None:
     for candidate in (directory / (stem + ".gz"), directory / stem):
         if candidate.is_file():

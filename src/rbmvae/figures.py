@@ -245,12 +245,22 @@ def manifold_array(
 
 
 def _value_ticks(values: torch.Tensor, size: int, max_ticks: int = 7) -> tuple[list, list]:
-    n = values.shape[0]
-    picks = np.unique(np.linspace(0, n - 1, min(n, max_ticks)).round().astype(int))
-    labels = [f"{float(values[i]) + 0.0:.2f}".rstrip("0").rstrip(".") for i in picks]
-    return [size * (i + 0.5) - 0.5 for i in picks], [
-        label if label != "-0" else "0" for label in labels
-    ]
+    """Ticks at the round code values (integers, or halves when fewer than three integers fall
+    in the range) that lie within the grid, placed by linear interpolation between the centres
+    of the grid's cells of ``size`` pixels; labels such as ``-3``, ``0``, ``2``."""
+    grid = values.double().numpy()
+    ascending = grid[0] <= grid[-1]
+    low, high = (grid[0], grid[-1]) if ascending else (grid[-1], grid[0])
+    step = 1.0 if np.floor(high) - np.ceil(low) >= 2 else 0.5
+    while (np.floor(high / step) - np.ceil(low / step)) + 1 > max_ticks:
+        step *= 2
+    rounds = np.arange(np.ceil(low / step), np.floor(high / step) + 1) * step
+    index = np.arange(len(grid), dtype=float)
+    where = np.interp(
+        rounds, grid if ascending else grid[::-1], index if ascending else index[::-1]
+    )
+    labels = [f"{value + 0.0:g}" for value in rounds]
+    return [float(size * (i + 0.5) - 0.5) for i in where], labels
 
 
 def save_manifold(

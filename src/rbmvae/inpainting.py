@@ -25,6 +25,7 @@ class InpaintResult:
 
     images: torch.Tensor
     states: torch.Tensor
+    acceptance: float | None = None  # Metropolis-within-Gibbs: accepted share of exact steps
 
 
 def _check(images: torch.Tensor, mask: torch.Tensor, steps: int, average_last: int) -> None:
@@ -172,7 +173,9 @@ def pseudo_gibbs(
         mean, log_var = vae.encode(visible)
         return vae.decode_logits(vae.reparameterize(mean, log_var, generator))
 
-    return run_masked_chain(step, images, mask, steps, average_last, _vae_fill(vae, fill), generator)
+    return run_masked_chain(
+        step, images, mask, steps, average_last, _vae_fill(vae, fill), generator
+    )
 
 
 class _IndependenceSampler:
@@ -189,6 +192,7 @@ class _IndependenceSampler:
         self.logits = vae.decode_logits(self.z)
         # sum_i softplus(l_i) of the current logits, the part of log p(x | z) that x leaves alone
         self.softplus_sum = F.softplus(self.logits).sum(-1)
+        self.accepted, self.proposed = 0, 0  # over the exact (post-warm-up) steps
 
     def __call__(self, visible: torch.Tensor, i: int) -> torch.Tensor:
         vae, z, logits = self.vae, self.z, self.logits
@@ -207,11 +211,17 @@ class _IndependenceSampler:
             - gaussian_log_density(proposal, mean, log_var)
         )
         uniform = torch.rand(
-            log_ratio.shape, generator=self.generator, device=log_ratio.device, dtype=log_ratio.dtype
+            log_ratio.shape,
+            generator=self.generator,
+            device=log_ratio.device,
+            dtype=log_ratio.dtype,
         )
         accept = torch.log(uniform) < log_ratio
         if i < self.warmup:
             accept = torch.ones_like(accept)
+        else:
+            self.accepted += int(accept.sum())
+            self.proposed += accept.numel()
         self.z = torch.where(accept.unsqueeze(-1), proposal, z)
         self.logits = torch.where(accept.unsqueeze(-1), proposal_logits, logits)
         self.softplus_sum = torch.where(accept, proposal_softplus_sum, self.softplus_sum)
@@ -256,7 +266,9 @@ def metropolis_within_gibbs(
         )
     start = start_state(images, mask, _vae_fill(vae, fill))
     step = _IndependenceSampler(vae, start, warmup, generator)
-    return run_masked_chain(step, images, mask, steps, average_last, start, generator)
+    result = run_masked_chain(step, images, mask, steps, average_last, start, generator)
+    result.acceptance = step.accepted / max(1, step.proposed)
+    return result
 
 
 # The samplers of each model kind, the first one its default (the registry that ``inpaint``, the
@@ -287,12 +299,14 @@ def inpaint(
     fill: torch.Tensor | float | None = None,
     generator: torch.Generator | None = None,
     sampler: str | None = None,
-) -> torch.Tensor:
+    full_result: bool = False,
+) -> torch.Tensor | InpaintResult:
     """Fill the pixels where ``mask`` is True; observed pixels are returned unchanged.
 
     ``sampler`` is one of ``SAMPLERS[model.kind]`` (RBM: ``gibbs``, clamped Gibbs; VAE:
     ``pseudo-gibbs`` (default) or ``metropolis``, Metropolis-within-Gibbs). ``average_last``
-    defaults to half of ``steps``. Shape: ``images`` and ``mask`` (N, D) -> (N, D).
+    defaults to half of ``steps``. Shape: ``images`` and ``mask`` (N, D) -> (N, D); with
+    ``full_result`` the whole :class:`InpaintResult` (its ``acceptance`` for Metropolis).
     """
     choices = samplers_for(model)
     name = sampler or next(iter(choices))
@@ -304,4 +318,5 @@ def inpaint(
     if average_last is None:
         average_last = max(1, steps // 2)
     run = choices[name]
-    return run(model, images.to(device), mask.to(device), steps, average_last, fill, generator).images
+    result = run(model, images.to(device), mask.to(device), steps, average_last, fill, generator)
+    return result if full_result else result.images

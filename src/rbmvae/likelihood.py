@@ -183,7 +183,8 @@ def ais_log_partition(
     the Gibbs transition that follows (Eq. 3.3); the transition's ``h W'`` is the only other
     product, so the loop does ``2 K - 1`` matrix products for K betas, and draws one uniform per
     hidden and visible unit and transition, compared in place with the probabilities. The
-    increments are summed in float64 and ``log Z = log Z_0 + log mean exp(log w)`` (Eq. 3.5).
+    increments are formed and summed in float64 and ``log Z = log Z_0 + log mean exp(log w)``
+    (Eq. 3.5).
     ``betas`` overrides the SM08 schedule of :func:`ais_betas`.
     """
     started = time.perf_counter()
@@ -197,7 +198,7 @@ def ais_log_partition(
             f"expected {tuple(rbm.visible_bias.shape)}"
         )
     log_z_base = float(F.softplus(base.double()).sum() + rbm.n_hidden * math.log(2.0))
-    log_w, matmuls = _annealed_log_weights(rbm, base, steps, n_runs, generator)
+    log_w, matmuls, _ = _annealed_log_weights(rbm, base, steps, n_runs, generator)
     log_mean, low, high = _log_mean_interval(log_w)
     return AISResult(
         log_z=log_z_base + log_mean,
@@ -222,18 +223,30 @@ def _checked_betas(betas) -> list[float]:
     return betas.tolist()
 
 
+@torch.inference_mode()
 def _annealed_log_weights(
-    rbm: RBM, base: torch.Tensor, steps: list[float], n_runs: int, generator
-) -> tuple[torch.Tensor, int]:
-    """The log importance weights (n_runs,) of the runs along ``steps`` (Eq. 3.4), float64, and
-    the number of matrix products made."""
+    rbm: RBM,
+    base: torch.Tensor,
+    steps: list[float],
+    n_runs: int,
+    generator,
+    start: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, int, torch.Tensor]:
+    """The log importance weights (n_runs,) of the runs along ``steps`` (Eq. 3.4), float64, the
+    number of matrix products made and the runs' last visible states (n_runs, D).
+
+    Without ``start`` the runs begin with exact draws from the base model (``steps[0]`` must then
+    be 0); with ``start`` (n_runs, D) they begin with one transition ``T_steps[0]`` from it, the
+    reverse chain of RAISE (Eq. 3.10). Then, for k = 1 .. K: the increment ``log f_k(v) - log
+    f_(k-1)(v)`` at the current state, followed by ``T_k`` unless k = K. Every increment is formed
+    and summed in float64 (the sums over H softplus terms included).
+    """
     weight, visible_bias, hidden_bias = rbm.weight, rbm.visible_bias, rbm.hidden_bias
     dtype, device = weight.dtype, weight.device
     n_hidden = rbm.n_hidden
     # One product per beta gives the hidden inputs c + vW and, in the last column, (b - b0)'v.
     weight_aug = torch.cat([weight, (visible_bias - base).unsqueeze(1)], dim=1)
     bias_aug = torch.cat([hidden_bias, hidden_bias.new_zeros(1)])
-    visible = bernoulli(torch.sigmoid(base).expand(n_runs, -1).contiguous(), generator)
     # Reused buffers; the hidden and visible samples are drawn in place into noise_h, noise_v.
     inputs = torch.empty(n_runs, n_hidden + 1, dtype=dtype, device=device)
     hidden_inputs, linear = inputs[:, :n_hidden], inputs[:, n_hidden]  # views of the product
@@ -241,28 +254,16 @@ def _annealed_log_weights(
     noise_h = torch.empty(n_runs, n_hidden, dtype=dtype, device=device)
     noise_v = torch.empty(n_runs, rbm.n_visible, dtype=dtype, device=device)
     visible_inputs = torch.empty(n_runs, rbm.n_visible, dtype=dtype, device=device)
-    # log w_k - log w_(k-1) per run, summed in float64 at the end (Eq. 3.4)
-    increments = torch.empty(len(steps) - 1, n_runs, dtype=dtype, device=device)
     weight_t = weight.t()
-    log_2 = math.log(2.0)
     matmuls = 0
-    previous = steps[0]
-    last = len(steps) - 1
-    for k in range(1, last + 1):
-        beta = steps[k]
-        torch.addmm(bias_aug, visible, weight_aug, out=inputs)
-        matmuls += 1
-        # sum_j softplus(beta x_j) - softplus(beta' x_j), with softplus(b x) = b F.softplus(x, b)
-        torch.mul(hidden_inputs, beta, out=scaled)
-        gain = F.softplus(scaled).sum(1)
-        if previous > 0:
-            gain -= F.softplus(hidden_inputs, beta=previous).sum(1).mul_(previous)
-        else:
-            gain -= n_hidden * log_2
-        torch.add(gain, linear, alpha=beta - previous, out=increments[k - 1])
-        if k == last:
-            break
+
+    def transition(visible: torch.Tensor, beta: float, fresh_inputs: bool) -> torch.Tensor:
         # T_beta: h ~ p_beta(h | v), then v ~ p_beta(v | h) (Eq. 3.3), as u < p in place.
+        nonlocal matmuls
+        if fresh_inputs:
+            torch.addmm(bias_aug, visible, weight_aug, out=inputs)
+            torch.mul(hidden_inputs, beta, out=scaled)
+            matmuls += 1
         torch.rand(noise_h.shape, generator=generator, out=noise_h)
         hidden = noise_h.lt_(scaled.sigmoid_())
         torch.addmm(
@@ -270,9 +271,64 @@ def _annealed_log_weights(
         )
         matmuls += 1
         torch.rand(noise_v.shape, generator=generator, out=noise_v)
-        visible = noise_v.lt_(visible_inputs.sigmoid_())
+        return noise_v.lt_(visible_inputs.sigmoid_())
+
+    if start is None:
+        visible = bernoulli(torch.sigmoid(base).expand(n_runs, -1).contiguous(), generator)
+    else:
+        visible = transition(start.to(device=device, dtype=dtype), steps[0], True)
+    # log w_k - log w_(k-1) per run, in float64 (Eq. 3.4)
+    log_w = torch.zeros(n_runs, dtype=torch.float64, device=device)
+    log_2 = math.log(2.0)
+    previous = steps[0]
+    last = len(steps) - 1
+    for k in range(1, last + 1):
+        beta = steps[k]
+        torch.addmm(bias_aug, visible, weight_aug, out=inputs)
+        matmuls += 1
+        # sum_j softplus(beta x_j) - softplus(beta' x_j) + (beta - beta') (b - b0)'v, in float64
+        wide = hidden_inputs.double()
+        gain = F.softplus(wide * beta).sum(1)
+        gain -= F.softplus(wide * previous).sum(1) if previous > 0 else n_hidden * log_2
+        log_w += gain.add_(linear.double(), alpha=beta - previous)
         previous = beta
-    return increments.sum(0, dtype=torch.float64), matmuls
+        if k == last:
+            break
+        torch.mul(hidden_inputs, beta, out=scaled)
+        visible = transition(visible, beta, False)
+    return log_w, matmuls, visible
+
+
+@torch.inference_mode()
+def raise_log_likelihood(
+    rbm: RBM,
+    visible: torch.Tensor,
+    base_visible_bias: torch.Tensor,
+    n_betas: int = 14500,
+    generator: torch.Generator | None = None,
+    betas: torch.Tensor | None = None,
+    batch_size: int = 1000,
+) -> torch.Tensor:
+    """RAISE (Burda, Grosse & Salakhutdinov 2015): a conservative ``log p(v)`` per image (Eq. 3.11).
+
+    For each row of ``visible`` (N, D) one reverse chain runs from the image down the AIS path
+    (Eq. 3.2) to the base-rate model, one transition ``T_beta`` per beta from 1 to the smallest
+    positive one, collecting the same increments as AIS (Eq. 3.10). ``exp`` of the value is an
+    unbiased estimate of ``q(v)``, the probability of v under the annealing model (Eq. 3.9: base
+    model followed by the forward transitions), so by Jensen its expectation is a lower bound on ``log
+    q(v)``; ``q`` is the RBM blurred by a finite annealing and tends to lie below it on test
+    data, which makes the figure conservative. Returns float64 values (N,).
+    """
+    steps = _checked_betas(ais_betas(n_betas) if betas is None else betas)
+    base = base_visible_bias.to(device=rbm.weight.device, dtype=rbm.weight.dtype)
+    log_z_base = float(F.softplus(base.double()).sum() + rbm.n_hidden * math.log(2.0))
+    parts = []
+    for batch in visible.split(batch_size):
+        batch = batch.to(device=rbm.weight.device, dtype=rbm.weight.dtype)
+        down, _, _ = _annealed_log_weights(rbm, base, steps[::-1], batch.shape[0], generator, batch)
+        # down = sum of log f_(k-1)(v_k) - log f_k(v_k); log Z_rev(v) = log Z_0 - down (Eq. 3.10)
+        parts.append(-rbm.free_energy(batch).double() - (log_z_base - down))
+    return torch.cat(parts)
 
 
 @torch.inference_mode()
@@ -378,7 +434,6 @@ def active_units(vae, x: torch.Tensor, threshold: float = 0.01) -> int:
     """The number of latent units whose posterior mean varies over the data by more than
     ``threshold`` (Eq. 4.2; Burda et al. 2016 use 0.01)."""
     return int((posterior_mean_variance(vae, x) > threshold).sum())
-
 
 
 @torch.no_grad()

@@ -4,24 +4,25 @@ section 4)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
-import os
-import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
-from .atomic import write_bytes, write_text
-from .data import default_cache_dir
+from ._checks import one_of
+from .classifier import (  # noqa: F401  (re-exported: the classifier lived here)
+    CLASSIFIER_HIDDEN,
+    CLASSIFIER_SETTINGS,
+    classifier_accuracy,
+    evaluation_classifier,
+    fit_classifier,
+)
+from .conditional import knn_conditional, mean_fill_conditional, model_conditional
 from .devices import module_device
-from .errors import ConfigError, RbmvaeError
-from .inpainting import inpaint, samplers_for
-from .masks import random_mask
+from .errors import ConfigError
+from .inpainting import InpaintResult, inpaint, samplers_for
+from .likelihood import base_rate_visible_bias
+from .masks import half_mask, random_mask
 from .rng import make_generator
 
 # ------------------------------------------------------------------------------------------------
@@ -88,147 +89,18 @@ def missing_pixel_errors(
     return mse, bce
 
 
-CLASSIFIER_HIDDEN = 128
-CLASSIFIER_SETTINGS = {
-    "architecture": "mlp",
-    "hidden": CLASSIFIER_HIDDEN,
-    "epochs": 15,
-    "batch_size": 100,
-    "learning_rate": 1e-3,
-    "optimizer": "adam",
-    "seed": 0,
-}
-
-
-def _build_classifier(n_pixels: int, n_classes: int, hidden: int) -> torch.nn.Sequential:
-    return torch.nn.Sequential(
-        torch.nn.Linear(n_pixels, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, n_classes)
-    )
-
-
-def fit_classifier(
-    images: torch.Tensor, labels: torch.Tensor, settings: dict | None = None
-) -> torch.nn.Sequential:
-    """A small MLP ``D -> hidden (ReLU) -> classes`` fitted with Adam; fully determined by the seed.
-
-    Weights start from U(-1/sqrt(fan_in), 1/sqrt(fan_in)) drawn from a seeded generator, and the
-    minibatch order comes from the same generator, so the same data give the same classifier.
-    """
-    settings = {**CLASSIFIER_SETTINGS, **(settings or {})}
-    generator = make_generator(settings["seed"], images.device)
-    n_classes = int(labels.max()) + 1
-    model = _build_classifier(images.shape[1], n_classes, settings["hidden"]).to(images.device)
-    with torch.no_grad():
-        for layer in (model[0], model[2]):
-            bound = 1.0 / math.sqrt(layer.in_features)
-            for param in (layer.weight, layer.bias):
-                noise = torch.rand(param.shape, generator=generator, device=images.device)
-                param.copy_((2.0 * noise - 1.0) * bound)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings["learning_rate"])
-    n = images.shape[0]
-    for _ in range(settings["epochs"]):
-        order = torch.randperm(n, generator=generator, device=images.device)
-        for index in order.split(settings["batch_size"]):
-            loss = F.cross_entropy(model(images[index]), labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-    model.eval()
-    return model
-
-
-@torch.inference_mode()
-def classifier_accuracy(
-    classifier: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor
-) -> float:
-    """The fraction of ``images`` that ``classifier`` labels correctly."""
-    device = module_device(classifier)
-    predictions = torch.cat([classifier(b.to(device)).argmax(1) for b in images.split(5000)])
-    return float((predictions == labels.to(device)).double().mean())
-
-
-def _classifier_key(data, settings: dict) -> str:
-    digest = hashlib.sha256()
-    for tensor in (data.train_images, data.train_labels):
-        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
-    digest.update(json.dumps(settings, sort_keys=True).encode())
-    safe_name = re.sub(r"[^A-Za-z0-9_.-]+", "_", data.name or "data")
-    return f"{safe_name}-{digest.hexdigest()[:16]}"
-
-
-def evaluation_classifier(
-    data,
-    device: torch.device | str = "cpu",
-    cache_dir: str | os.PathLike | None = None,
-) -> tuple[torch.nn.Sequential, dict]:
-    """The fixed classifier used to score inpainted images, and a description of it.
-
-    Fitted once on ``data``'s training split and cached as safetensors + JSON in
-    ``cache_dir`` (default ``data.default_cache_dir() / "classifiers"``), keyed by the data set's
-    name and a hash of its training images, labels and the classifier settings. A damaged or
-    mismatched cache entry is refitted; if the cache cannot be written the classifier is used
-    uncached. The description holds its architecture, settings and test accuracy.
-    """
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_safetensors
-    from safetensors.torch import save as save_safetensors
-
-
-    settings = dict(CLASSIFIER_SETTINGS)
-    n_classes = int(data.train_labels.max()) + 1
-    key = _classifier_key(data, settings)
-    directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "classifiers"
-    weights_path = directory / f"{key}.safetensors"
-    info_path = directory / f"{key}.json"
-    classifier = _build_classifier(data.n_pixels, n_classes, settings["hidden"])
-    info = None
-    cache = str(info_path)
-    if weights_path.is_file() and info_path.is_file():
-        try:
-            blob = weights_path.read_bytes()
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-            if info.get("weights_sha256") != hashlib.sha256(blob).hexdigest():
-                raise ValueError("weights do not match their description")
-            classifier.load_state_dict(load_safetensors(blob))
-        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, AttributeError):
-            info = None
-    if info is None:
-        started = time.perf_counter()
-        train_images = data.train_images.to(device)
-        classifier = fit_classifier(train_images, data.train_labels.to(device), settings)
-        seconds = time.perf_counter() - started
-        test_accuracy = classifier_accuracy(classifier, data.test_images, data.test_labels)
-        blob = save_safetensors(
-            {name: t.detach().to("cpu").contiguous() for name, t in classifier.state_dict().items()}
-        )
-        info = {
-            "name": f"MLP {data.n_pixels}-{settings['hidden']}-{n_classes} (ReLU), "
-            f"Adam, {settings['epochs']} epochs, seed {settings['seed']}",
-            "trained_on": f"{data.name} training split ({data.train_images.shape[0]} images)",
-            "settings": settings,
-            "test_accuracy": test_accuracy,
-            "n_test": int(data.test_images.shape[0]),
-            "fit_seconds": seconds,
-            "key": key,
-            "weights_sha256": hashlib.sha256(blob).hexdigest(),
-        }
-        try:
-            write_bytes(weights_path, blob)
-            write_text(info_path, json.dumps(info, indent=2) + "\n")
-        except (RbmvaeError, OSError):
-            cache = None
-    info = {**info, "cache": cache}
-    classifier.to(device).eval()
-    return classifier, info
-
-
 @dataclass
 class InpaintingTable:
-    """Rows of inpainting scores (one per method, sampler and missing fraction) and settings.
+    """Rows of inpainting scores (one per method, sampler and mask) and settings.
 
-    Each row: ``method``, ``kind`` (baseline, rbm, vae), ``sampler``, ``fraction``, ``mse`` and
-    ``bce`` (per missing pixel, Eq. 4.3), ``accuracy`` (of the evaluation classifier on the
-    inpainted images) and ``seconds``.
+    Each row: ``method``, ``kind`` (baseline, rbm, vae), ``sampler``, ``mask`` (``"20%"`` or
+    ``"top half"``), ``fraction``, ``mse`` and ``bce`` (per missing pixel against the grey digit,
+    Eq. 4.3), ``accuracy`` (of the evaluation classifier on the inpainted images), ``conditional``
+    (mean ``log p(x_m | x_o)`` in nats per image, Eqs. 5.5-5.8, with ``conditional_error``, the
+    estimator's standard error, and ``conditional_spread``, the images' standard error; None
+    where the method defines no conditional or the evidence is grey), ``acceptance``
+    (Metropolis-within-Gibbs), ``seconds``; with the stability check ``mse_doubled`` and
+    ``accuracy_doubled`` at twice the sweeps.
     """
 
     rows: list[dict]
@@ -241,72 +113,135 @@ class InpaintingTable:
     def format(self) -> str:
         """The table as text, one line per row."""
         lines = [
-            f"{'method':<28} {'missing':>7} {'MSE':>8} {'BCE':>8} {'accuracy':>9} {'seconds':>8}"
+            f"{'method':<34} {'missing':>9} {'MSE':>7} {'BCE':>7} {'accuracy':>8} "
+            f"{'log p(x_m|x_o)':>16} {'accept':>6} {'seconds':>7}"
         ]
-        for row in sorted(self.rows, key=lambda r: r["fraction"]):
+        for row in self.rows:
+            value = row.get("conditional")
+            conditional = "" if value is None else f"{value:.2f} +- {row['conditional_error']:.2f}"
+            acceptance = row.get("acceptance")
+            accept = "" if acceptance is None else f"{acceptance:.0%}"
             lines.append(
-                f"{row['method']:<28} {row['fraction']:>7.0%} {row['mse']:>8.4f} "
-                f"{row['bce']:>8.4f} {row['accuracy']:>9.1%} {row['seconds']:>8.2f}"
+                f"{row['method']:<34} {row.get('mask', format(row['fraction'], '.0%')):>9} "
+                f"{row['mse']:>7.4f} {row['bce']:>7.4f} {row['accuracy']:>8.1%} "
+                f"{conditional:>16} {accept:>6} {row['seconds']:>7.1f}"
             )
         return "\n".join(lines)
 
 
-def _baseline_methods(images, train_images, k_neighbours: int) -> list[tuple]:
-    """``(label, kind, sampler, fill(mask, generator))`` for zero, mean and k-NN fill."""
+def _baseline_methods(images, train_images, k_neighbours: int, smoothing: float) -> list[tuple]:
+    """``(label, kind, sampler, fill(mask, generator, steps), conditional(mask, filled, n, g))``
+    for zero, mean and k-NN fill (zero fill defines no conditional: its pixels are certain)."""
+
+    def knn(m, g, steps):
+        return InpaintResult(knn_fill(images, m, train_images, k_neighbours), images)
+
     return [
-        ("zero fill", "baseline", None, lambda m, g: zero_fill(images, m)),
-        ("training-mean fill", "baseline", None, lambda m, g: mean_fill(images, m, train_images)),
+        (
+            "zero fill",
+            "baseline",
+            None,
+            lambda m, g, s: InpaintResult(zero_fill(images, m), images),
+            None,
+        ),
+        (
+            "training-mean fill",
+            "baseline",
+            None,
+            lambda m, g, s: InpaintResult(mean_fill(images, m, train_images), images),
+            lambda m, f, n, g: mean_fill_conditional(images[:n], m[:n], train_images),
+        ),
         (
             f"{k_neighbours}-NN fill",
             "baseline",
             None,
-            lambda m, g: knn_fill(images, m, train_images, k_neighbours),
+            knn,
+            lambda m, f, n, g: knn_conditional(
+                images[:n], m[:n], train_images, k_neighbours, smoothing
+            ),
         ),
     ]
 
 
-def _model_methods(models: dict, images, fill, steps: int, samplers: dict | None) -> list[tuple]:
-    """``(label, kind, sampler, fill(mask, generator))`` for each model and each of its samplers
+def _model_methods(models: dict, images, fill, samplers: dict | None, conditional: dict) -> list:
+    """The methods (as :func:`_baseline_methods`) of each model and each of its samplers
     (``samplers[kind]``, default every sampler of the kind; the label names the sampler when a
-    kind has more than one)."""
+    kind has more than one). The VAE's conditional uses the mean fill and the sampler's
+    completion as proposal centres (Eq. 5.7)."""
     methods = []
     for name, model in models.items():
         names = tuple(samplers_for(model)) if samplers is None else samplers.get(model.kind, ())
         names = names or tuple(samplers_for(model))[:1]
         for sampler in names:
 
-            def run(m, g, model=model, sampler=sampler):
+            def run(m, g, steps, model=model, sampler=sampler):
                 return inpaint(
-                    model, images, m, steps=steps, fill=fill, generator=g, sampler=sampler
+                    model,
+                    images,
+                    m,
+                    steps=steps,
+                    fill=fill,
+                    generator=g,
+                    sampler=sampler,
+                    full_result=True,
+                )
+
+            def score(m, filled, n, g, model=model):
+                fills = torch.stack([torch.where(m[:n], fill, images[:n]), filled[:n]])
+                return model_conditional(
+                    model, images[:n], m[:n], fills=fills, generator=g, **conditional
                 )
 
             several = len(samplers_for(model)) > 1
             label = f"{name} ({sampler})" if several else name
-            methods.append((label, model.kind, sampler if several else None, run))
+            methods.append((label, model.kind, sampler if several else None, run, score))
     return methods
 
 
-def _score_rows(methods, masks, fractions, images, labels, classifier, seed, device) -> list[dict]:
+def _score_rows(methods, masks, targets, labels, classifier, options: dict) -> list[dict]:
+    """One row per (mask, method): errors against the grey ``targets``, accuracy, conditional."""
+    seed, device, steps = options["seed"], options["device"], options["steps"]
     rows = []
-    for fraction, mask in zip(fractions, masks, strict=True):
-        for label, kind, sampler, run in methods:
+    for mask_label, fraction, mask in masks:
+        for label, kind, sampler, run, conditional in methods:
             started = time.perf_counter()
-            filled = run(mask, make_generator(seed, device))
+            result = run(mask, make_generator(seed, device), steps)
             seconds = time.perf_counter() - started
-            mse, bce = missing_pixel_errors(filled, images, mask)
-            rows.append(
-                {
-                    "method": label,
-                    "kind": kind,
-                    "sampler": sampler,
-                    "fraction": float(fraction),
-                    "mse": mse,
-                    "bce": bce,
-                    "accuracy": classifier_accuracy(classifier, filled, labels),
-                    "seconds": seconds,
-                }
-            )
+            mse, bce = missing_pixel_errors(result.images, targets, mask)
+            row = {
+                "method": label,
+                "kind": kind,
+                "sampler": sampler,
+                "mask": mask_label,
+                "fraction": float(fraction),
+                "mse": mse,
+                "bce": bce,
+                "accuracy": classifier_accuracy(classifier, result.images, labels),
+                "acceptance": result.acceptance,
+                "seconds": seconds,
+                "conditional": None,
+            }
+            if conditional is not None and options["conditional_images"] > 0:
+                n = options["conditional_images"]
+                started = time.perf_counter()
+                estimate = conditional(mask, result.images, n, make_generator(seed, device, "cll"))
+                row.update(
+                    conditional=estimate.mean,
+                    conditional_error=estimate.mean_std_error,
+                    conditional_spread=estimate.images_std_error,
+                    conditional_method=estimate.method,
+                    conditional_seconds=time.perf_counter() - started,
+                )
+            if options["stability"] and label not in options["baseline_labels"]:
+                doubled = run(mask, make_generator(seed, device, "doubled"), 2 * steps)
+                row["mse_doubled"] = missing_pixel_errors(doubled.images, targets, mask)[0]
+                row["accuracy_doubled"] = classifier_accuracy(classifier, doubled.images, labels)
+                row["acceptance_doubled"] = doubled.acceptance
+            rows.append(row)
     return rows
+
+
+EVIDENCE = ("binary", "grey")
 
 
 def inpainting_table(
@@ -321,50 +256,102 @@ def inpainting_table(
     samplers: dict[str, tuple[str, ...]] | None = None,
     classifier: tuple[torch.nn.Module, dict] | None = None,
     device: torch.device | str | None = None,
+    *,
+    evidence: str = "binary",
+    halves: tuple[str, ...] = (),
+    conditional_images: int = 200,
+    conditional: dict | None = None,
+    knn_smoothing: float = 0.05,
+    stability: bool = False,
 ) -> InpaintingTable:
     """Score every model and baseline at filling in missing pixels of the first ``n`` test images.
 
-    For each fraction one set of random masks (:func:`evaluation_masks`) is shared by every row.
-    Models (``{name: model}``) run each of their samplers (``samplers[kind]``; default: every
-    sampler of ``inpainting.SAMPLERS``) for ``steps`` sweeps from the training-mean fill,
-    averaging the last half; baselines are zero fill, training-mean fill and
-    ``k_neighbours``-nearest-neighbour fill. Each row reports MSE and BCE on the missing pixels
-    (Eq. 4.3) against the grey test images, and the accuracy of the evaluation classifier
-    (:func:`evaluation_classifier`) on the inpainted images. Every row draws from its own
-    generator seeded by ``seed``, so a row does not depend on which other rows are computed.
+    The observed pixels are the test digits binarized with ``seed``
+    (``Dataset.binarized_test_images``, ``evidence="binary"``: the models' conditionals assume
+    binary pixels) or, labelled as such, the grey digits (``evidence="grey"``). For each fraction
+    one set of random masks (:func:`evaluation_masks`), and for each of ``halves`` (``top``,
+    ``bottom``, ...) the half-image mask, is shared by every row. Models (``{name: model}``) run
+    each of their samplers (``samplers[kind]``; default: every sampler of
+    ``inpainting.SAMPLERS``) for ``steps`` sweeps from the training-mean fill, averaging the
+    last half; baselines are zero, training-mean and ``k_neighbours``-NN fill. Each row reports
+    MSE and BCE on the missing pixels (Eq. 4.3) against the grey digits, the accuracy of the
+    evaluation classifier (:func:`evaluation_classifier`) on the inpainted images and, with binary
+    evidence, the conditional log-likelihood of the missing pixels (Eqs. 5.5-5.8) on the first
+    ``conditional_images`` images (0: none; ``conditional``: options of
+    ``conditional.model_conditional``). ``stability`` reruns each sampler with twice the sweeps.
+    Every row draws from its own generator seeded by ``seed``.
     """
     if not 0 < n <= data.test_images.shape[0]:
         raise ConfigError(f"n must be between 1 and {data.test_images.shape[0]}, got {n}")
+    one_of("evidence", evidence, EVIDENCE)
     if device is None:
         device = module_device(next(iter(models.values()))) if models else "cpu"
     device = torch.device(device)
     if classifier is None:
         classifier = evaluation_classifier(data, device=device)
     model_classifier, classifier_info = classifier
-    images = data.test_images[:n].to(device)
+    targets = data.test_images[:n].to(device)
+    binary = evidence == "binary"
+    images = data.binarized_test_images(n, seed).to(device) if binary else targets
     labels = data.test_labels[:n].to(device)
     train_images = data.train_images.to(device)
-    methods = _baseline_methods(images, train_images, k_neighbours) if baselines else []
-    methods += _model_methods(models, images, train_images.mean(0), steps, samplers)
-    masks = evaluation_masks(n, data.n_pixels, tuple(fractions), seed, device)
-    rows = _score_rows(methods, masks, fractions, images, labels, model_classifier, seed, device)
-    settings = {
+    options = {
+        "seed": seed,
+        "device": device,
+        "steps": steps,
+        "stability": stability,
+        "conditional_images": min(n, conditional_images) if binary else 0,
+    }
+    # the base of AIS on a clamped RBM (Eq. 5.6); cheap, and ignored by the other estimators
+    conditional = {"base_visible_bias": base_rate_visible_bias(train_images), **(conditional or {})}
+    methods = (
+        _baseline_methods(images, train_images, k_neighbours, knn_smoothing) if baselines else []
+    )
+    methods += _model_methods(models, images, train_images.mean(0), samplers, conditional or {})
+    options["baseline_labels"] = {method[0] for method in methods[: 3 if baselines else 0]}
+    masks = table_masks(n, data, fractions, halves, seed, device)
+    rows = _score_rows(methods, masks, targets, labels, model_classifier, options)
+    settings = _table_settings(data, n, steps, seed, options, evidence, fractions, halves)
+    settings.update(k_neighbours=k_neighbours, knn_smoothing=knn_smoothing, stability=stability)
+    classifier_info = {
+        **classifier_info,
+        "accuracy_on_complete_images": classifier_accuracy(model_classifier, targets, labels),
+    }
+    return InpaintingTable(rows=rows, settings=settings, classifier=classifier_info)
+
+
+def table_masks(n, data, fractions, halves, seed, device) -> list[tuple[str, float, torch.Tensor]]:
+    """``(label, fraction, mask)`` for each random fraction (:func:`evaluation_masks`) and each
+    half (``masks.half_mask``), as :func:`inpainting_table` shares them between its rows."""
+    randoms = evaluation_masks(n, data.n_pixels, tuple(fractions), seed, device)
+    masks = [(f"{f:.0%}", f, m) for f, m in zip(fractions, randoms, strict=True)]
+    return masks + [
+        (f"{side} half", 0.5, half_mask(n, data.image_shape, side, device)) for side in halves
+    ]
+
+
+def _table_settings(data, n, steps, seed, options, evidence, fractions, halves) -> dict:
+    binary = evidence == "binary"
+    evidence_text = (
+        f"binarized with seed {seed} (Dataset.binarized_test_images)"
+        if binary
+        else "grey values in [0, 1] (soft evidence: no model conditional applies)"
+    )
+    return {
         "n_images": n,
-        "images": f"the first {n} test images of {data.name}, grey values in [0, 1]",
+        "images": f"the first {n} test images of {data.name}, observed pixels {evidence_text}",
+        "evidence": evidence,
+        "targets": "MSE and BCE against the grey test digits",
         "fractions": [float(f) for f in fractions],
+        "halves": list(halves),
         "steps": steps,
         "average_last": max(1, steps // 2),
         "start_fill": "training mean",
         "seed": seed,
-        "k_neighbours": k_neighbours,
+        "conditional_images": options["conditional_images"],
         "bce_clip": BCE_CLIP,
-        "masks": "per fraction, the same random masks for every row",
+        "masks": "per fraction or half, the same masks for every row",
     }
-    classifier_info = {
-        **classifier_info,
-        "accuracy_on_complete_images": classifier_accuracy(model_classifier, images, labels),
-    }
-    return InpaintingTable(rows=rows, settings=settings, classifier=classifier_info)
 
 
 def evaluation_masks(

@@ -23,7 +23,7 @@ from . import checkpoint
 from ._checks import one_of, positive_int
 from .data import BINARIZATIONS, Dataset, binarize
 from .errors import ConfigError, RbmvaeError, TrainingError
-from .objectives import OBJECTIVES, RBM_METHODS, Objective
+from .objectives import OBJECTIVES, RBM_INITS, RBM_METHODS, Objective
 from .progress import Progress
 from .rng import make_generator
 from .training_state import DeferredCtrlC, HardInterrupt, Position, restore_state, save_state
@@ -55,20 +55,30 @@ class TrainConfig:
     k: int = 1
     seed: int = 0
     monitor_size: int = 1000
-    # VAE: the bound trained (1: the ELBO; k > 1: the importance-weighted bound L_k, Eq. 2.7),
-    # the KL warm-up's length in epochs (0: none; Eq. 2.8) and the learning rate the cosine and
-    # exponential schedules end at, as a fraction of learning_rate
+    # RBM recipes (docs/derivation.md, s. 1.11-1.12): k rising to k_final (0: fixed k), the
+    # number of persistent chains (0: the batch size), parallel tempering's temperatures, the
+    # initialization ("assignment": the original assignment's).
+    k_final: int = 0
+    chains: int = 0
+    pt_temperatures: int = 10
+    pt_min_beta: float = 0.5
+    init: str = "hinton"
+    # VAE: bound trained (1: ELBO, k > 1: L_k of Eq. 2.7), KL warm-up epochs (0: none, Eq. 2.8);
+    # the cosine and exponential schedules end at final_lr_fraction * learning_rate
     iwae_k: int = 1
     kl_warmup_epochs: float = 0.0
     final_lr_fraction: float = 0.1
 
     @classmethod
-    def defaults_for(cls, kind: str, **overrides) -> TrainConfig:
-        """Defaults per model kind (``KIND_DEFAULTS``; the README explains them), with
-        ``overrides`` applied."""
+    def defaults_for(cls, kind: str, recipe: str | None = None, **overrides) -> TrainConfig:
+        """Defaults per model kind (``KIND_DEFAULTS``; the README explains them), then the named
+        ``recipe`` (``RECIPES``, RBM only), then ``overrides``."""
         if kind not in KIND_DEFAULTS:
             raise ConfigError(f"no training defaults for model kind {kind!r}")
-        return cls(**KIND_DEFAULTS[kind]).replace(**overrides)
+        if recipe is not None and recipe not in RECIPES:
+            raise ConfigError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
+        settings = {**KIND_DEFAULTS[kind], **(RECIPES[recipe] if recipe else {})}
+        return cls(**settings).replace(**overrides)
 
     def replace(self, **overrides) -> TrainConfig:
         """A validated copy with ``overrides`` (setting names as keys; unknown names refused)."""
@@ -96,6 +106,12 @@ class TrainConfig:
             raise ConfigError(f"final lr fraction must be in (0, 1], got {self.final_lr_fraction}")
         if self.momentum_switch_epoch < 0:
             raise ConfigError("momentum switch epoch must be >= 0")
+        for name in ("k_final", "chains"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(f"{name.replace('_', ' ')} must be an integer >= 0")
+        positive_int("PT temperatures", self.pt_temperatures)
+        if not 0 <= self.pt_min_beta < 1:
+            raise ConfigError(f"pt min beta must be in [0, 1), got {self.pt_min_beta}")
         for name, allowed in CHOICES.items():
             one_of(name.replace("_", " "), getattr(self, name), allowed)
 
@@ -107,18 +123,16 @@ class TrainConfig:
         exponential decay from ``learning_rate`` to ``final_lr_fraction * learning_rate``."""
         if self.lr_schedule == "linear":
             return self.learning_rate * (1.0 - epoch / self.epochs)
-        progress = epoch / max(1, self.epochs - 1)
+        progress, floor = epoch / max(1, self.epochs - 1), self.final_lr_fraction
         if self.lr_schedule == "cosine":
-            floor = self.final_lr_fraction
-            cosine = 0.5 * (1 + math.cos(math.pi * progress))
+            cosine = (1 + math.cos(math.pi * progress)) / 2
             return self.learning_rate * (floor + (1 - floor) * cosine)
         if self.lr_schedule == "exponential":
-            return self.learning_rate * self.final_lr_fraction**progress
+            return self.learning_rate * floor**progress
         return self.learning_rate
 
     def momentum_at(self, epoch: int) -> float:
         return self.momentum if epoch < self.momentum_switch_epoch else self.final_momentum
-
 
 
 # The choices of each enumerated setting (the command line offers the same).
@@ -127,6 +141,30 @@ CHOICES = {
     "lr_schedule": LR_SCHEDULES,
     "binarize": BINARIZATIONS,
     "method": RBM_METHODS,
+    "init": RBM_INITS,
+}
+
+# Named RBM training recipes (``TrainConfig.defaults_for("rbm", recipe=...)``); each is measured
+# in benchmarks/RESULTS.md. "assignment" is the original assignment's: CD-30, learning rate 0.1,
+# batch 64, 3 epochs, no momentum or weight decay, W ~ N(0, 0.1) truncated, biases 0.1, grey
+# pixels as data.
+RECIPES: dict[str, dict] = {
+    "assignment": {
+        "method": "cd",
+        "k": 30,
+        "learning_rate": 0.1,
+        "batch_size": 64,
+        "epochs": 3,
+        "momentum": 0.0,
+        "final_momentum": 0.0,
+        "weight_decay": 0.0,
+        "lr_schedule": "constant",
+        "binarize": "none",
+        "init": "assignment",
+    },
+    "cd-rising": {"method": "cd", "k": 1, "k_final": 10, "learning_rate": 0.05},
+    "pcd-chains": {"method": "pcd", "k": 1, "chains": 500, "learning_rate": 0.01},
+    "pt": {"method": "pt", "k": 1, "chains": 50, "learning_rate": 0.01, "pt_temperatures": 10},
 }
 
 # What differs from the TrainConfig defaults (the RBM's) for each model kind.
@@ -304,6 +342,7 @@ class _TrainingRun:
         return its shuffled order."""
         config, generator, position = self.config, self.generator, self.position
         _set_schedule(self.optimizer, config, epoch)
+        self.objective.start_epoch(epoch, config.epochs)
         if position.step == 0:
             position.epoch_start_generator = generator.get_state()
             self.epoch_images = _epoch_images(
@@ -349,7 +388,9 @@ class _TrainingRun:
         except KeyboardInterrupt:
             self.progress.end_epoch()
             self.save()
-            raise TrainingInterrupted(_interrupted(epoch, self.position.step, self.out_dir)) from None
+            raise TrainingInterrupted(
+                _interrupted(epoch, self.position.step, self.out_dir)
+            ) from None
         self.progress.end_epoch()
         self._finish_epoch(epoch, time.perf_counter() - started)
 
@@ -413,7 +454,9 @@ def fit(
         while run.position.epoch < config.epochs:
             run.run_epoch(ctrl_c)
             if ctrl_c.requested and run.position.epoch < config.epochs:
-                raise TrainingInterrupted(_interrupted(run.position.epoch - 1, run.n_steps, out_dir))
+                raise TrainingInterrupted(
+                    _interrupted(run.position.epoch - 1, run.n_steps, out_dir)
+                )
         if out_dir is not None and not (out_dir / checkpoint.META_FILE).exists():
             run.save()  # nothing left to train (e.g. resuming a finished run): still write the model
     model.eval()

@@ -222,4 +222,3 @@ def pseudo_log_likelihood(
     rows = torch.arange(n, device=visible.device)
     flipped[rows, pixels] = 1.0 - flipped[rows, pixels]
     return n_visible * F.logsigmoid(rbm.free_energy(flipped) - rbm.free_energy(visible))
-

@@ -8,11 +8,12 @@ model kind to the factory of its objective, built from the training settings (a 
 from __future__ import annotations
 
 from .base import Objective
-from .rbm import RBM_METHODS, ContrastiveDivergence
+from .rbm import RBM_INITS, RBM_METHODS, ContrastiveDivergence
+from .tempering import ParallelTempering
 from .vae import VAEObjective
 
 OBJECTIVES = {
-    "rbm": lambda config: ContrastiveDivergence(method=config.method, k=config.k),
+    "rbm": lambda config: rbm_objective(config),
     "vae": lambda config: VAEObjective(
         binarize=config.binarize,
         iwae_k=config.iwae_k,
@@ -21,4 +22,28 @@ OBJECTIVES = {
     ),
 }
 
-__all__ = ["OBJECTIVES", "RBM_METHODS", "ContrastiveDivergence", "Objective", "VAEObjective"]
+
+def rbm_objective(config) -> ContrastiveDivergence:
+    """CD-k / PCD-k (``ContrastiveDivergence``) or PT-PCD (``ParallelTempering``) from a config."""
+    options = {
+        "k": config.k,
+        "k_final": getattr(config, "k_final", 0),
+        "chains": getattr(config, "chains", 0),
+        "init": getattr(config, "init", "hinton"),
+    }
+    if config.method == "pt":
+        return ParallelTempering(
+            temperatures=config.pt_temperatures, min_beta=config.pt_min_beta, **options
+        )
+    return ContrastiveDivergence(method=config.method, **options)
+
+
+__all__ = [
+    "OBJECTIVES",
+    "RBM_INITS",
+    "RBM_METHODS",
+    "ContrastiveDivergence",
+    "Objective",
+    "ParallelTempering",
+    "VAEObjective",
+]

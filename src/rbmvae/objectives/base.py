@@ -23,6 +23,9 @@ class Objective:
             {"params": others, "weight_decay": 0.0},
         ]
 
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Called before each epoch (0-based) of ``epochs``, also when resuming mid-epoch."""
+
     def step(
         self, model: nn.Module, batch: torch.Tensor, generator: torch.Generator
     ) -> torch.Tensor:

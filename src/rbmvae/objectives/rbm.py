@@ -1,4 +1,5 @@
-"""Contrastive divergence for the RBM: CD-k and persistent CD (docs/derivation.md, s. 1.8)."""
+"""Contrastive divergence for the RBM: CD-k (with a rising k), persistent CD with any number of
+chains (docs/derivation.md, s. 1.7, 1.8, 1.11) and the assignment's initialization."""
 
 from __future__ import annotations
 
@@ -10,34 +11,77 @@ from ..models.rbm import RBM, bernoulli, pseudo_log_likelihood
 from ..rng import make_generator
 from .base import Objective
 
-RBM_METHODS = ("cd", "pcd")
+RBM_METHODS = ("cd", "pcd", "pt")
+RBM_INITS = ("hinton", "assignment")
+
+
+def k_at(k: int, k_final: int, epoch: int, epochs: int) -> int:
+    """The number of Gibbs sweeps in ``epoch`` (0-based) of ``epochs`` (Eq. 1.15): ``k`` in the
+    first epoch rising linearly to ``k_final`` in the last; ``k_final = 0`` keeps ``k``."""
+    if k_final <= 0 or epochs <= 1:
+        return k if k_final <= 0 else k_final
+    return int(round(k + (k_final - k) * epoch / (epochs - 1)))
+
+
+@torch.no_grad()
+def assignment_init(model: RBM, generator: torch.Generator) -> None:
+    """The original assignment's start: ``W ~ N(0, 0.1^2)`` truncated at two standard deviations
+    (TensorFlow's ``truncated_normal``), every bias 0.1."""
+    torch.nn.init.trunc_normal_(model.weight, 0.0, 0.1, -0.2, 0.2, generator=generator)
+    model.visible_bias.fill_(0.1)
+    model.hidden_bias.fill_(0.1)
 
 
 class ContrastiveDivergence(Objective):
     """CD-k and persistent CD (PCD-k) for the RBM (docs/derivation.md, Eqs. 1.10-1.14).
 
-    CD-k starts a Gibbs chain at each data batch; PCD keeps ``batch_size`` persistent chains (in
-    hidden space) across updates. Following Hinton's guide, the hidden units driven by data are
+    CD-k starts a Gibbs chain at each data batch, with ``k`` sweeps rising to ``k_final`` over the
+    epochs when ``k_final > 0`` (Eq. 1.15); PCD keeps ``chains`` persistent chains (in hidden
+    space; 0: as many as the first batch has rows) across updates. Following Hinton's guide, the hidden units driven by data are
     sampled, the last visible update of CD uses probabilities, and every hidden statistic uses
     probabilities; PCD's chains keep binary visible states.
     """
 
-    def __init__(self, method: str = "cd", k: int = 1, monitor_seed: int = 0) -> None:
+    def __init__(
+        self,
+        method: str = "cd",
+        k: int = 1,
+        monitor_seed: int = 0,
+        k_final: int = 0,
+        chains: int = 0,
+        init: str = "hinton",
+    ) -> None:
         one_of("RBM method", method, RBM_METHODS)
+        one_of("RBM initialization", init, RBM_INITS)
         positive_int("k", k)
         self.method = method
-        self.k = k
+        self.k = self.k_start = k
+        self.k_final = k_final
+        self.chains = chains
+        self.init = init
         self.monitor_seed = monitor_seed
         self.chain_hidden: torch.Tensor | None = None
         self._monitor_cache: tuple | None = None
 
     def setup(self, model: RBM, train_images: torch.Tensor, generator: torch.Generator) -> None:
-        model.reset_parameters(visible_mean=train_images.mean(0), generator=generator)
+        if self.init == "assignment":
+            assignment_init(model, generator)
+        else:
+            model.reset_parameters(visible_mean=train_images.mean(0), generator=generator)
         self.chain_hidden = None
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        self.k = k_at(self.k_start, self.k_final, epoch, epochs)
+
+    def _chain_starts(self, batch: torch.Tensor) -> torch.Tensor:
+        """The images the persistent chains start from: ``chains`` rows, the batch's repeated."""
+        n = self.chains or batch.shape[0]
+        return batch.repeat((n + batch.shape[0] - 1) // batch.shape[0], 1)[:n]
 
     def _init_chains(self, model: RBM, batch: torch.Tensor, generator: torch.Generator) -> None:
         with torch.no_grad():
-            self.chain_hidden = bernoulli(model.hidden_probs(batch), generator)
+            start = self._chain_starts(batch)
+            self.chain_hidden = bernoulli(model.hidden_probs(start), generator)
 
     def step(self, model: RBM, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One CD-k / PCD-k update's gradients (Eqs. 1.11-1.14) and the CD objective (Eq. 1.10).
@@ -94,7 +138,7 @@ class ContrastiveDivergence(Objective):
             self._init_chains(model, batch, generator)
         hidden = self.chain_hidden
         n = batch.shape[0]
-        for i in range(self.k):
+        for i in range(self.k):  # PCD-k (Eq. 1.14), with any number of chains
             visible_probs = model.visible_probs(hidden)
             if i < self.k - 1:
                 visible = bernoulli(visible_probs, generator, out=torch.empty_like(visible_probs))

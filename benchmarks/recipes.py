@@ -1,0 +1,216 @@
+"""RBM training recipes on full MNIST: AIS test log-likelihood against CPU minutes.
+
+Re-runnable measurement for benchmarks/RESULTS.md ("RBM recipes on full MNIST"). Each run trains
+a 500-hidden RBM with one named recipe (``rbmvae.training.RECIPES``) for about a given number of
+CPU minutes (the number of epochs is set from a timed pilot of a few updates), then scores it
+with AIS, the doubled-betas check and the RAISE bracket (``rbmvae.evaluate``). One thread, so
+runs on a shared 2-core machine stay comparable::
+
+    python benchmarks/recipes.py train --recipe cd-rising --minutes 5 --out runs/recipes
+    python benchmarks/recipes.py score runs/recipes/cd-rising-5min --images 10000
+    python benchmarks/recipes.py table runs/recipes --plot benchmarks/recipes.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+import rbmvae
+from rbmvae.models.rbm import RBM
+from rbmvae.rng import make_generator
+from rbmvae.training import TrainConfig, fit, make_objective
+
+
+def _value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def seconds_per_update(config: TrainConfig, data, n_hidden: int, updates: int = 8) -> float:
+    """The time of one update of ``config``'s objective at its largest k, from a short pilot."""
+    model = RBM(data.train_images.shape[1], n_hidden)
+    objective = make_objective(model, config)
+    generator = make_generator(config.seed, "cpu", "pilot")
+    objective.setup(model, data.train_images, generator)
+    objective.start_epoch(config.epochs - 1, config.epochs)
+    batch = (data.train_images[: config.batch_size] > 0.5).float()
+    objective.step(model, batch, generator)  # warm-up (chains, allocation)
+    started = time.perf_counter()
+    for _ in range(updates):
+        objective.step(model, batch, generator)
+    per_update = (time.perf_counter() - started) / updates
+    if config.k_final:  # k rises linearly: the mean cost is about half way
+        low = config.k / max(config.k, config.k_final)
+        per_update *= (1 + low) / 2
+    return per_update
+
+
+def train(args) -> None:
+    torch.set_num_threads(1)
+    data = rbmvae.load_dataset(args.dataset, data_dir=args.data_dir)
+    overrides = dict(item.split("=", 1) for item in args.set)
+    overrides = {key: _value(value) for key, value in overrides.items()}
+    config = TrainConfig.defaults_for("rbm", recipe=args.recipe, **overrides)
+    steps = math.ceil(data.train_images.shape[0] / config.batch_size)
+    if args.minutes:
+        per_update = seconds_per_update(config, data, args.hidden)
+        epochs = max(1, int(args.minutes * 60 / (per_update * steps)))
+        config = config.replace(epochs=epochs)
+    name = args.name or f"{args.recipe}-{args.minutes:g}min"
+    out = Path(args.out) / name
+    started = time.perf_counter()
+    model = RBM(data.train_images.shape[1], args.hidden)
+    history = fit(model, data, config, out_dir=out, progress=False)
+    seconds = time.perf_counter() - started
+    record = {
+        "recipe": args.recipe,
+        "minutes_asked": args.minutes,
+        "train_seconds": seconds,
+        "epochs": config.epochs,
+        "config": config.to_dict(),
+        "last_epoch": history[-1],
+    }
+    (out / "recipe.json").write_text(json.dumps(record, indent=1))
+    print(json.dumps({k: record[k] for k in ("recipe", "train_seconds", "epochs")}))
+
+
+def score(args) -> None:
+    torch.set_num_threads(1)
+    data = rbmvae.load_dataset(args.dataset, data_dir=args.data_dir)
+    out = Path(args.model_dir)
+    model = rbmvae.load_model(out)
+    if isinstance(model, tuple):
+        model = model[0]
+    report = rbmvae.evaluate(
+        model,
+        data,
+        likelihood_images=args.images,
+        ais_runs=args.runs,
+        ais_betas=args.betas,
+        raise_images=args.raise_images,
+        ais_doubled_check=not args.no_doubled,
+        fractions=(),
+        baselines=False,
+    )
+    tag = f"score-{args.images}-{args.runs}-{args.betas}-{args.raise_images}.json"
+    (out / tag).write_text(json.dumps(report, indent=1))
+    ais = report["log_likelihood"]["ais"]
+    brief = {
+        "ll": ais["mean_log_likelihood"]["value"],
+        "effective_runs": ais["effective_runs"]["value"],
+        "bracket": ais.get("bracket", {}).get("low", {}).get("value"),
+        "doubled_delta": ais.get("doubled_betas", {}).get("delta", {}).get("value"),
+        "reliable": ais["reliable"],
+        "problems": ais["problems"],
+        "seconds": ais["seconds"]["value"],
+    }
+    print(json.dumps(brief))
+
+
+def _rows(root: Path) -> list[dict]:
+    rows = []
+    for recipe_file in sorted(root.glob("*/recipe.json")):
+        record = json.loads(recipe_file.read_text())
+        for score_file in sorted(recipe_file.parent.glob("score-*.json")):
+            ais = json.loads(score_file.read_text())["log_likelihood"]["ais"]
+            test = json.loads(score_file.read_text())["log_likelihood"]["test_images"]["n"]
+            rows.append(
+                {
+                    "name": recipe_file.parent.name,
+                    "recipe": record["recipe"],
+                    "epochs": record["epochs"],
+                    "minutes": record["train_seconds"] / 60,
+                    "test_images": test,
+                    "ll": ais["mean_log_likelihood"]["value"],
+                    "low": (ais.get("bracket") or {}).get("low", {}).get("value"),
+                    "ess": ais["effective_runs"]["value"],
+                    "runs": ais["n_runs"],
+                    "betas": ais["n_betas"],
+                    "delta": (ais.get("doubled_betas") or {}).get("delta", {}).get("value"),
+                    "reliable": ais["reliable"],
+                }
+            )
+    return rows
+
+
+def table(args) -> None:
+    rows = _rows(Path(args.root))
+    lines = [
+        "| recipe | epochs | CPU minutes | test digits | AIS log-likelihood | RAISE bracket "
+        "| ESS (of runs) | doubled betas | verdict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+    ]
+    for r in sorted(rows, key=lambda r: (r["recipe"], r["minutes"])):
+        figure = f"{r['ll']:.2f}" if r["reliable"] else f"({r['ll']:.2f})"
+        low = "-" if r["low"] is None else f"[{r['low']:.2f}, {r['ll']:.2f}]"
+        delta = "-" if r["delta"] is None else f"{r['delta']:+.2f}"
+        verdict = "ok" if r["reliable"] else "unreliable"
+        lines.append(
+            f"| {r['name']} | {r['epochs']} | {r['minutes']:.1f} | {r['test_images']} | {figure} "
+            f"| {low} | {r['ess']:.1f} ({r['runs']}) | {delta} | {verdict} |"
+        )
+    print("\n".join(lines))
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+        for recipe in sorted({r["recipe"] for r in rows}):
+            mine = sorted((r for r in rows if r["recipe"] == recipe), key=lambda r: r["minutes"])
+            xs = [r["minutes"] for r in mine]
+            ax.plot(xs, [r["ll"] for r in mine], marker="o", label=recipe)
+            for r in mine:
+                if not r["reliable"]:
+                    ax.plot(r["minutes"], r["ll"], marker="x", color="k", markersize=9)
+        ax.axhline(-86.34, color="grey", linestyle="--", linewidth=0.8)
+        ax.set_xlabel("training, CPU minutes (1 thread)")
+        ax.set_ylabel("AIS test log-likelihood (nats)")
+        ax.set_title("RBM, 500 hidden, full MNIST (x: unreliable)", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(args.plot)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--data-dir", default=None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("train")
+    p.add_argument("--recipe", required=True)
+    p.add_argument("--minutes", type=float, default=0.0)
+    p.add_argument("--hidden", type=int, default=500)
+    p.add_argument("--out", default="runs/recipes")
+    p.add_argument("--name", default=None)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.set_defaults(run=train)
+    p = sub.add_parser("score")
+    p.add_argument("model_dir")
+    p.add_argument("--images", type=int, default=10000)
+    p.add_argument("--runs", type=int, default=100)
+    p.add_argument("--betas", type=int, default=14500)
+    p.add_argument("--raise-images", type=int, default=100)
+    p.add_argument("--no-doubled", action="store_true")
+    p.set_defaults(run=score)
+    p = sub.add_parser("table")
+    p.add_argument("root")
+    p.add_argument("--plot", default=None)
+    p.set_defaults(run=table)
+    args = parser.parse_args()
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
