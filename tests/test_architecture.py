@@ -23,7 +23,7 @@ LAYERS = {
     0: ["errors", "_checks", "_version", "rng", "devices", "atomic", "progress"],
     1: ["idx", "data", "masks", "models"],
     2: ["objectives", "training_state", "training", "checkpoint", "inpainting", "likelihood"]
-    + ["conditional"],
+    + ["conditional", "train_config"],
     3: ["classifier", "scoring", "evaluation"],
     4: ["figures", "report", "explore"],
     5: ["study"],

@@ -11,7 +11,8 @@ from rbmvae.models import RBM
 from rbmvae.objectives import ContrastiveDivergence, ParallelTempering
 from rbmvae.objectives.rbm import k_at
 from rbmvae.objectives.tempering import swap_log_ratio, swap_neighbours, tempered_sweeps
-from rbmvae.training import RECIPES, TrainConfig, make_objective
+from rbmvae.train_config import RECIPES, TrainConfig
+from rbmvae.training import make_objective
 
 # chi-square critical value at p = 0.001, 31 degrees of freedom
 CHI2_31_999 = 61.10

@@ -17,7 +17,7 @@ import torch
 from torch.nn import functional as F
 
 from .errors import ConfigError
-from .likelihood import MAX_ENUMERATED_UNITS, _binary_states, ais_betas
+from .likelihood import MAX_ENUMERATED_UNITS, ais_betas, binary_states
 from .models.rbm import RBM
 from .models.vae import gaussian_log_density, standard_normal_log_density
 
@@ -119,7 +119,7 @@ def rbm_conditional_exact(
     total = torch.full((x.shape[0],), -math.inf, dtype=torch.float64, device=device)
     for start in range(0, 1 << rbm.n_hidden, batch_size):
         stop = min(start + batch_size, 1 << rbm.n_hidden)
-        states = _binary_states(start, stop, rbm.n_hidden, dtype, device)  # (B, H)
+        states = binary_states(start, stop, rbm.n_hidden, dtype, device)  # (B, H)
         table = F.softplus(torch.addmm(rbm.visible_bias, states, rbm.weight.t()))  # (B, D)
         log_f = (table @ missing.t()).double() + (states @ hidden_bias.t()).double()  # (B, n)
         total = torch.logaddexp(total, torch.logsumexp(log_f, dim=0))

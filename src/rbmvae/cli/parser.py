@@ -14,7 +14,7 @@ from ..devices import DEVICES
 from ..evaluation import EvaluationSettings
 from ..inpainting import SAMPLERS
 from ..objectives import RBM_METHODS
-from ..training import CHOICES, TrainConfig
+from ..train_config import CHOICES, TrainConfig
 from . import commands
 from .types import (
     Parser,
