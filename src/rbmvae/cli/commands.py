@@ -33,6 +33,7 @@ from ..models import RBM, VAE
 from ..rng import make_generator
 from ..scoring import mean_fill, missing_pixel_errors
 from ..training import TrainConfig, TrainingInterrupted, fit
+from .options import RBM_OPTIONS, TRAINING_OPTIONS
 
 
 def cmd_data_info(args) -> int:
@@ -52,19 +53,28 @@ def cmd_data_download(args) -> int:
     return 0
 
 
-def _train(args, build, kind: str, default_out: str, extra: dict) -> int:
+def training_config(args, kind: str) -> TrainConfig:
+    """The :class:`TrainConfig` named by ``rbmvae train``'s options: the kind's defaults, then
+    ``--recipe``, then each option given, then ``--set FIELD=VALUE`` (JSON values)."""
+    given = {
+        field: getattr(args, field)
+        for _, field, _, _ in TRAINING_OPTIONS + RBM_OPTIONS
+        if getattr(args, field, None) is not None
+    }
+    for assignment in args.settings:
+        field, _, text = assignment.partition("=")
+        if not field or not _:
+            raise ConfigError(f"--set {assignment!r} is not FIELD=VALUE (e.g. --set k_final=25)")
+        try:
+            given[field.strip()] = json.loads(text)
+        except json.JSONDecodeError:
+            given[field.strip()] = text
+    return TrainConfig.defaults_for(kind, recipe=getattr(args, "recipe", None), **given)
+
+
+def _train(args, build, kind: str, default_out: str) -> int:
     device = resolve_device(args.device)
-    config = TrainConfig.defaults_for(
-        kind,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.lr,
-        weight_decay=args.weight_decay,
-        lr_schedule=args.lr_schedule,
-        binarize=args.binarize,
-        seed=args.seed,
-        **extra,
-    )
+    config = training_config(args, kind)
     out = prepare_model_dir(args.out or default_out, args.resume, args.force)
     data = load_dataset(args.dataset, args.data_dir)
     model = build(n_visible=data.n_pixels).to(device)
@@ -92,13 +102,12 @@ def _train(args, build, kind: str, default_out: str, extra: dict) -> int:
 
 def cmd_train_rbm(args) -> int:
     build = partial(RBM, n_hidden=args.hidden)
-    extra = {"method": args.method, "k": args.k}
-    return _train(args, build, "rbm", f"runs/rbm-h{args.hidden}", extra)
+    return _train(args, build, "rbm", f"runs/rbm-h{args.hidden}")
 
 
 def cmd_train_vae(args) -> int:
     build = partial(VAE, n_hidden=args.hidden, n_latent=args.latent)
-    return _train(args, build, "vae", f"runs/vae-z{args.latent}", {})
+    return _train(args, build, "vae", f"runs/vae-z{args.latent}")
 
 
 def _load(args):

@@ -13,16 +13,14 @@ from ..data import DATASET_NAMES
 from ..devices import DEVICES
 from ..evaluation import EvaluationSettings
 from ..inpainting import SAMPLERS
-from ..objectives import RBM_METHODS
-from ..train_config import CHOICES, TrainConfig
+from ..train_config import CHOICES, RECIPES, TrainConfig
 from . import commands
+from .options import RBM_OPTIONS, TRAINING_OPTIONS
 from .types import (
     Parser,
     fraction_list,
     mask_spec,
-    nonnegative_float,
     nonnegative_int,
-    positive_float,
     positive_int,
 )
 
@@ -56,36 +54,31 @@ def _add_device_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_training_options(parser: argparse.ArgumentParser, kind: str) -> None:
+def _add_config_options(parser: argparse.ArgumentParser, kind: str, options) -> None:
     defaults = TrainConfig.defaults_for(kind)
-    parser.add_argument("--epochs", type=positive_int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    for flag, field, kind_type, text in options:
+        choices = CHOICES.get(field)
+        parser.add_argument(
+            flag,
+            dest=field,
+            type=None if choices else kind_type,
+            choices=choices,
+            default=None,
+            help=f"{text} (default: {getattr(defaults, field)})",
+        )
+
+
+def _add_training_options(parser: argparse.ArgumentParser, kind: str) -> None:
+    _add_config_options(parser, kind, TRAINING_OPTIONS)
     parser.add_argument(
-        "--lr",
-        type=positive_float,
-        default=defaults.learning_rate,
-        help=f"learning rate (default: {defaults.learning_rate})",
+        "--set",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        dest="settings",
+        help="any other training setting by its TrainConfig name, JSON value, e.g. "
+        "--set k_final=25 --set kl_warmup_epochs=5",
     )
-    parser.add_argument(
-        "--weight-decay",
-        type=nonnegative_float,
-        default=defaults.weight_decay,
-        help=f"L2 penalty on weight matrices (default: {defaults.weight_decay})",
-    )
-    parser.add_argument(
-        "--lr-schedule",
-        choices=CHOICES["lr_schedule"],
-        default=defaults.lr_schedule,
-        help=f"learning-rate schedule (default: {defaults.lr_schedule})",
-    )
-    parser.add_argument(
-        "--binarize",
-        choices=CHOICES["binarize"],
-        default=defaults.binarize,
-        help="training pixels: grey values as probabilities (none), >0.5, or a "
-        f"fresh Bernoulli draw each epoch (stochastic) (default: {defaults.binarize})",
-    )
-    parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--out", metavar="DIR", help="model directory (default: runs/<model>)")
     parser.add_argument(
         "--resume", action="store_true", help="continue an interrupted run in --out"
@@ -131,21 +124,15 @@ def add_train(commands_) -> None:
     train = commands_.add_parser("train", help="train a model")
     models = train.add_subparsers(dest="model", metavar="MODEL", parser_class=Parser)
     models.required = True
-    rbm_defaults = TrainConfig.defaults_for("rbm")
-    rbm = models.add_parser("rbm", help="train a binary RBM with CD-k or PCD-k")
+    rbm = models.add_parser("rbm", help="train a binary RBM (CD-k, PCD-k, tempering)")
     rbm.add_argument("--hidden", type=positive_int, default=500, help="hidden units (default 500)")
     rbm.add_argument(
-        "--method",
-        choices=RBM_METHODS,
-        default=rbm_defaults.method,
-        help=f"CD or persistent CD (default: {rbm_defaults.method})",
+        "--recipe",
+        choices=tuple(RECIPES),
+        default=None,
+        help="a named recipe (docs/derivation.md; options given here override it)",
     )
-    rbm.add_argument(
-        "--k",
-        type=positive_int,
-        default=rbm_defaults.k,
-        help=f"Gibbs steps per update (default {rbm_defaults.k})",
-    )
+    _add_config_options(rbm, "rbm", RBM_OPTIONS)
     _add_training_options(rbm, "rbm")
     rbm.set_defaults(func=commands.cmd_train_rbm)
     vae = models.add_parser("vae", help="train a variational autoencoder (Bernoulli decoder)")
