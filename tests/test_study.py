@@ -13,7 +13,15 @@ from rbmvae.cli import main
 from rbmvae.errors import ConfigError
 from rbmvae.evaluation import EvaluationSettings
 from rbmvae.objectives import ContrastiveDivergence
-from rbmvae.study import FULL, PROFILES, QUICK, StudySettings, resolve_settings, run_study
+from rbmvae.study import (
+    FULL,
+    LITERATURE,
+    PROFILES,
+    QUICK,
+    StudySettings,
+    resolve_settings,
+    run_study,
+)
 from rbmvae.training import TrainConfig, TrainingInterrupted
 
 TINY = [
@@ -116,20 +124,30 @@ def test_show_settings_prints_the_resolved_settings(capsys):
 
 
 def test_profiles_are_one_skeleton_with_the_documented_numbers():
-    assert PROFILES == {"quick": QUICK, "full": FULL}
+    assert PROFILES == {"quick": QUICK, "full": FULL, "literature": LITERATURE}
     quick, full = QUICK.evaluation, FULL.evaluation
     numbers = ("ais_runs", "ais_betas", "iwae_k", "iwae_images", "likelihood_images")
     assert [getattr(quick, n) for n in numbers] == [32, 1000, 100, 300, 1000]
-    assert [getattr(full, n) for n in numbers] == [100, 14500, 5000, 1000, 10000]
+    assert [getattr(full, n) for n in numbers] == [100, 14500, 500, None, None]  # all 10,000
+    assert LITERATURE.evaluation.iwae_k == 5000 and LITERATURE.evaluation.inpaint_stability
+    assert full.halves == ("top", "bottom")
     assert (quick.inpaint_images, quick.inpaint_steps, QUICK.figure_digits) == (100, 100, 6)
     assert (full.inpaint_images, full.inpaint_steps, FULL.figure_digits) == (1000, 200, 8)
     assert quick.fractions == full.fractions == (0.2, 0.5, 0.8) and quick.seed == full.seed == 0
     assert (QUICK.dataset, FULL.dataset) == ("mnist-sample", "mnist")
     assert QUICK.training["rbm"] == TrainConfig.defaults_for("rbm", epochs=5, method="cd", k=1)
     assert QUICK.training["vae"] == TrainConfig.defaults_for("vae", epochs=8)
-    assert FULL.training["rbm"] == TrainConfig.defaults_for("rbm", epochs=30, method="cd", k=1)
-    assert FULL.training["vae"] == TrainConfig.defaults_for("vae", epochs=30, binarize="stochastic")
-    for settings in (QUICK, FULL):
+    assert FULL.training["rbm"] == TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=4)
+    assert (FULL.training["rbm"].k, FULL.training["rbm"].k_final) == (1, 10)
+    vae = FULL.training["vae"]
+    assert (vae.epochs, vae.binarize, vae.lr_schedule, vae.iwae_k) == (
+        30,
+        "stochastic",
+        "cosine",
+        1,
+    )
+    assert LITERATURE.training["rbm"].k_final == 25 and LITERATURE.training["vae"].iwae_k == 5
+    for settings in (QUICK, FULL, LITERATURE):
         assert settings.rbm_hidden == (20, 100, 500) and settings.vae_latent == (2, 8, 16)
         assert settings.vae_hidden == 256 and isinstance(settings.evaluation, EvaluationSettings)
         layout = settings.to_dict()

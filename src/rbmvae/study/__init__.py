@@ -10,10 +10,11 @@ end-of-run summary, the README's figures).
 from .._version import __version__
 from .report import export_figures, format_summary
 from .run import run_study
-from .settings import FULL, PROFILES, QUICK, StudySettings, resolve_settings
+from .settings import FULL, LITERATURE, PROFILES, QUICK, StudySettings, resolve_settings
 
 __all__ = [
     "FULL",
+    "LITERATURE",
     "PROFILES",
     "QUICK",
     "StudySettings",
