@@ -78,4 +78,6 @@ class EvaluationSettings:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "fractions": list(self.fractions)}
+        """JSON-ready (tuples as lists), so that a stored copy compares equal after a round trip."""
+        values = dataclasses.asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
