@@ -20,7 +20,7 @@ from ..atomic import ensure_writable_dir
 from ..data import Dataset
 from ..inpainting import SAMPLERS, inpaint
 from ..rng import make_generator
-from ..scoring import evaluation_masks
+from ..scoring import table_masks
 from .settings import StudySettings
 
 # How the report names each inpainting sampler of ``inpainting.SAMPLERS`` (short, then cited).
@@ -69,9 +69,15 @@ class FigureContext:
 
     @classmethod
     def create(cls, data, settings, device, figure_dir) -> FigureContext:
-        scored = settings.evaluation.inpaint_images
+        """The digits on show are among the scored ones, as the scoring saw them: binarized with
+        the evaluation's seed, unless the evaluation uses grey evidence."""
+        evaluation = settings.evaluation
+        scored = evaluation.inpaint_images
         picks = figure_digits(data.test_labels[:scored], settings.figure_digits)
-        images = data.test_images[picks].to(device)
+        if evaluation.inpaint_evidence == "binary":
+            images = data.binarized_test_images(scored, evaluation.seed)[picks].to(device)
+        else:
+            images = data.test_images[picks].to(device)
         return cls(data, settings, device, ensure_writable_dir(figure_dir), picks, images)
 
     @property
@@ -82,17 +88,25 @@ class FigureContext:
         return make_generator(self.settings.seed, self.device, purpose, *index)
 
 
-def figure_masks(context: FigureContext) -> list[torch.Tensor]:
-    """Per missing fraction, the scored masks' rows of the digits on show. Shape: each (n, D)."""
+def figure_masks(context: FigureContext) -> list[tuple[str, torch.Tensor]]:
+    """``(column label, mask)`` per scored mask (each random fraction, then each half of
+    ``halves``): the rows of the digits on show of the masks the inpainting table scored
+    (:func:`rbmvae.scoring.table_masks`). Shape: each mask (n, D)."""
     evaluation = context.settings.evaluation
-    masks = evaluation_masks(
+    masks = table_masks(
         evaluation.inpaint_images,
-        context.data.n_pixels,
+        context.data,
         evaluation.fractions,
+        evaluation.halves,
         evaluation.seed,
         context.device,
     )
-    return [mask[context.picks.to(mask.device)] for mask in masks]
+    picks = context.picks.to(context.device)
+    return [(_column(label), mask[picks]) for label, _, mask in masks]
+
+
+def _column(label: str) -> str:
+    return f"{label} missing"
 
 
 def _inpainting_figures(context: FigureContext, kind: str, group: dict) -> list[FigureEntry]:
@@ -104,8 +118,7 @@ def _inpainting_figures(context: FigureContext, kind: str, group: dict) -> list[
     out = []
     for sampler in samplers:
         panels = {}
-        for fraction, mask in zip(evaluation.fractions, masks, strict=True):
-            column = f"{round(100 * fraction)}% missing"
+        for column, mask in masks:
             for model in group.values():
                 filled = inpaint(
                     model,
@@ -113,7 +126,7 @@ def _inpainting_figures(context: FigureContext, kind: str, group: dict) -> list[
                     mask,
                     steps=evaluation.inpaint_steps,
                     fill=fill,
-                    generator=context.generator("inpainting-figure", sampler, fraction),
+                    generator=context.generator("inpainting-figure", sampler, column),
                     sampler=sampler,
                 )
                 panels[(model.label(), column)] = plots.inpainting_panel(
@@ -131,7 +144,8 @@ def _inpainting_figures(context: FigureContext, kind: str, group: dict) -> list[
         )
         caption = (
             f"{kind.upper()} inpainting by {how}: rows are models, columns the fraction of "
-            "pixels removed at random (the masks of the inpainting table); in each cell the same "
+            "pixels removed at random, then the halves removed (the masks of the inpainting "
+            "table, on the digits as scored); in each cell the same "
             "test digits as original, masked (missing pixels in blue) and inpainted (mean of "
             "p(pixel | observed) over the last half of the sweeps)."
         )
