@@ -160,7 +160,7 @@ FULL = QUICK.replace(
     dataset="mnist",
     figure_digits=8,
     training={
-        "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=4),
+        "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=12),
         "vae": TrainConfig.defaults_for(
             "vae",
             epochs=30,
