@@ -148,6 +148,9 @@ QUICK = StudySettings(
         fractions=(0.2, 0.5, 0.8),
         inpaint_images=100,
         inpaint_steps=100,
+        conditional_images=20,
+        conditional_ais_betas=200,
+        raise_images=20,
     ),
 )
 
@@ -179,6 +182,9 @@ FULL = QUICK.replace(
         inpaint_images=1000,
         inpaint_steps=200,
         halves=("top", "bottom"),
+        conditional_images=100,
+        conditional_ais_betas=300,
+        raise_images=100,
     ),
 )
 
@@ -192,7 +198,9 @@ LITERATURE = FULL.replace(
         "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=20, k_final=25),
         "vae": FULL.training["vae"].replace(epochs=100, iwae_k=5),
     },
-    evaluation=FULL.evaluation.replace(iwae_k=5000, inpaint_stability=True),
+    evaluation=FULL.evaluation.replace(
+        iwae_k=5000, inpaint_stability=True, conditional_images=200, conditional_ais_betas=1000
+    ),
 )
 
 PROFILES: dict[str, StudySettings] = {"quick": QUICK, "full": FULL, "literature": LITERATURE}
