@@ -9,14 +9,14 @@ import math
 import pytest
 import torch
 
-from rbmvae.evaluation import _ais_line
+from rbmvae.evaluation.text import _ais_line
 from rbmvae.likelihood import (
-    _annealed_log_weights,
     ais_betas,
     ais_log_partition,
     log_partition_exact,
     raise_log_likelihood,
 )
+from rbmvae.likelihood.rbm import _annealed_log_weights
 from rbmvae.models import RBM
 
 # chi-square critical values at p = 0.001 by degrees of freedom
