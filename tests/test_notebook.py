@@ -8,6 +8,7 @@ are checked here once more.
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -82,7 +83,10 @@ def test_notebook_runs_and_its_claims_hold():
         kernel_name="python3",
         resources={"metadata": {"path": str(NOTEBOOK.parent)}},
     )
-    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
+    # One torch thread unless OMP_NUM_THREADS is set: on a busy 2-core machine two threads
+    # contend and ran the notebook several times slower.
+    env = {**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")}
+    client.execute(env=env)  # raises CellExecutionError, naming the cell, if a cell fails
     summary = _summary(notebook)
     for key, error in summary["rbm_mse"].items():
         assert error < summary["mean_fill_mse"][key], f"RBM worse than the mean fill at {key}"
