@@ -260,16 +260,17 @@ def test_study_without_rbms_draws_the_scored_masks(tmp_path, monkeypatch, sample
     assert "Variational autoencoders" in html and "Restricted Boltzmann Machines" not in html
     assert "±3 standard deviations" not in html and "3 standard errors" in html
 
-    # the model's and the baselines' rows are scored on one set of masks per fraction
-    assert len(scored) == 2 and len(scored[0]) == len(settings.evaluation.fractions)
-    for a, b in zip(*scored, strict=True):
-        assert torch.equal(a, b)
+    # the model's rows, the baselines' rows and the figures use one set of masks per fraction
+    assert len(scored) == 3 and len(scored[0]) == len(settings.evaluation.fractions)
+    for a, b, c in zip(*scored, strict=True):
+        assert torch.equal(a, b) and torch.equal(a, c)
     masks = scored[0]
     n = settings.evaluation.inpaint_images
     assert masks[0].shape == (n, sample_data.n_pixels)
     # one panel per sampler and fraction, each with the scored mask rows of its digits
     assert len(shown) == 2 * len(masks)
-    candidates = sample_data.test_images[:n]
+    # the digits as scored: binarized with the evaluation's seed (binary evidence, the default)
+    candidates = sample_data.binarized_test_images(n, settings.evaluation.seed)
     for index, (images, mask) in enumerate(shown):
         rows = [int((candidates == image).all(1).nonzero()[0]) for image in images]
         assert len(rows) == settings.figure_digits
