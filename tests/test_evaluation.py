@@ -203,7 +203,9 @@ def test_iwae_approaches_quadrature_log_likelihood():
         errors[k] = (estimate - exact).abs()
     assert float(errors[5000].mean()) < 0.5 * float(errors[100].mean())
     assert float(errors[5000].median()) < 0.05
-    mean = likelihood.iwae_log_likelihood(vae, x, k=5000, generator=torch.Generator().manual_seed(0))
+    mean = likelihood.iwae_log_likelihood(
+        vae, x, k=5000, generator=torch.Generator().manual_seed(0)
+    )
     assert mean == pytest.approx(float(exact.mean()), abs=0.05)
 
 
@@ -211,7 +213,9 @@ def test_elbo_below_iwae_which_grows_with_k():
     vae, x = tiny_vae(seed=2), tiny_images(200)
     many = x.repeat(200, 1)  # 200 draws per image make the ELBO's estimate precise
     lower = likelihood.elbo(vae, many, generator=torch.Generator().manual_seed(0))
-    single = likelihood.iwae_log_likelihood(vae, many, k=1, generator=torch.Generator().manual_seed(1))
+    single = likelihood.iwae_log_likelihood(
+        vae, many, k=1, generator=torch.Generator().manual_seed(1)
+    )
     assert lower == pytest.approx(single, abs=0.1)  # L_1 is the ELBO
     bounds = [
         likelihood.iwae_log_likelihood(vae, x, k=k, generator=torch.Generator().manual_seed(0))

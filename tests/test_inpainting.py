@@ -61,7 +61,9 @@ def test_argument_checks():
         clamped_gibbs(rbm, images, torch.zeros(2, 100, dtype=torch.bool))
     with pytest.raises(ConfigError, match="average_last"):
         clamped_gibbs(rbm, images, torch.zeros(2, 784, dtype=torch.bool), steps=5, average_last=9)
-    with pytest.raises(ConfigError, match="unknown sampler 'metropolis' for RBM, 10 hidden; choose one of gibbs"):
+    with pytest.raises(
+        ConfigError, match="unknown sampler 'metropolis' for RBM, 10 hidden; choose one of gibbs"
+    ):
         inpaint(rbm, images, torch.zeros(2, 784, dtype=torch.bool), sampler="metropolis")
 
 
