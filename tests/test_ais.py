@@ -67,7 +67,7 @@ def chi_square(states, probs):
     assert torch.equal(states, states.round()), "states must be binary"
     states = states.detach()
     counts = torch.bincount(codes_of(states), minlength=probs.numel()).double()
-    expected = probs * states.shape[0]
+    expected = probs.detach() * states.shape[0]
     return float(((counts - expected) ** 2 / expected).sum())
 
 
