@@ -316,12 +316,13 @@ def nearest_neighbours(
     (squared distance ``sum_o (x_i - t_i)^2``, computed as two matrix products per batch)."""
     if not 0 < k <= train_images.shape[0]:
         raise ConfigError(f"k must be between 1 and {train_images.shape[0]}, got {k}")
-    train = train_images.to(x.device, torch.float32)
+    dtype = x.dtype if x.is_floating_point() else torch.float32
+    train = train_images.to(x.device, dtype)
     train_sq_t, train_t = train.pow(2).t(), train.t()
-    parts = []
+    parts = [x.new_empty(0, k, dtype=torch.long)]
     for rows, missing in zip(x.split(batch_size), mask.split(batch_size), strict=True):
-        observed = (~missing).to(torch.float32)
-        score = (observed @ train_sq_t).sub_(2.0 * (observed * rows.float()) @ train_t)
+        observed = (~missing).to(dtype)
+        score = (observed @ train_sq_t).sub_(2.0 * (observed * rows.to(dtype)) @ train_t)
         parts.append(score.topk(k, dim=1, largest=False).indices)
     return torch.cat(parts)
 

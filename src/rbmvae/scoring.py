@@ -17,7 +17,12 @@ from .classifier import (  # noqa: F401  (re-exported: the classifier lived here
     evaluation_classifier,
     fit_classifier,
 )
-from .conditional import knn_conditional, mean_fill_conditional, model_conditional
+from .conditional import (
+    knn_conditional,
+    mean_fill_conditional,
+    model_conditional,
+    nearest_neighbours,
+)
 from .devices import module_device
 from .errors import ConfigError
 from .inpainting import InpaintResult, inpaint, samplers_for
@@ -56,19 +61,9 @@ def knn_fill(
     - 2 (o * x) . t + o . t^2``; the last two terms are two matrix products per batch of images (the
     first does not depend on the neighbour, so it is left out of the ranking).
     """
-    if not 0 < k <= train_images.shape[0]:
-        raise ConfigError(f"k must be between 1 and {train_images.shape[0]}, got {k}")
-    train = train_images.to(images.device, images.dtype)
-    train_sq_t = train.pow(2).t()
-    train_t = train.t()
-    parts = []
-    for batch, missing in zip(images.split(batch_size), mask.split(batch_size), strict=True):
-        observed = (~missing).to(batch.dtype)
-        score = (observed @ train_sq_t).sub_(2.0 * (observed * batch) @ train_t)
-        nearest = score.topk(k, dim=1, largest=False).indices
-        neighbours = train[nearest].mean(1)
-        parts.append(torch.where(missing, neighbours, batch))
-    return torch.cat(parts) if parts else images.clone()
+    nearest = nearest_neighbours(images, mask, train_images, k, batch_size)  # (N, k)
+    neighbours = train_images.to(images.device, images.dtype)[nearest].mean(1)
+    return torch.where(mask, neighbours, images)
 
 
 def missing_pixel_errors(

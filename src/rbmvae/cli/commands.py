@@ -219,7 +219,7 @@ def evaluation_settings(args) -> EvaluationSettings:
     return EvaluationSettings(
         seed=args.seed,
         likelihood_images=args.likelihood_images,
-        iwae_images=args.likelihood_images or EvaluationSettings.iwae_images,
+        iwae_images=args.likelihood_images,
         ais_runs=args.ais_runs,
         ais_betas=args.ais_betas,
         iwae_k=args.iwae_k,

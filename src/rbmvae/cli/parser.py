@@ -255,8 +255,7 @@ def add_evaluate(commands_) -> None:
         "--ll-n",
         type=positive_int,
         default=None,
-        help="test images for the log-likelihood (default: all for an RBM, "
-        f"{e.iwae_images} for a VAE)",
+        help="test images for the log-likelihood, the same for every model (default: all)",
     )
     evaluate.add_argument(
         "--inpaint",

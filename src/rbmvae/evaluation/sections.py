@@ -237,7 +237,7 @@ def _inpainting_section(models: dict, data, settings: EvaluationSettings, device
         k_neighbours=settings.k_neighbours,
         device=device,
         evidence=settings.inpaint_evidence,
-        halves=tuple(settings.halves),
+        halves=settings.halves,
         conditional_images=settings.conditional_images,
         conditional={
             "k": settings.conditional_k,

@@ -11,6 +11,7 @@ from torch.nn import functional as F
 from ..devices import module_device
 from ..errors import ConfigError
 from ..models.vae import (
+    VAE,
     decoder_log_likelihood,
     negative_elbo,
     standard_normal_log_density,
@@ -112,7 +113,7 @@ def log_likelihood_quadrature(
     grid is decoded in chunks of ``chunk`` points, all images at once. ``vae`` is a
     :class:`rbmvae.models.vae.VAE`.
     """
-    if getattr(vae, "kind", None) != "vae" or vae.n_latent != 2:
+    if not isinstance(vae, VAE) or vae.n_latent != 2:
         raise ConfigError("quadrature over the latent grid needs a VAE with a 2-D code")
     if grid_size < 2 or not limit > 0:
         raise ConfigError(f"need grid_size >= 2 and limit > 0, got {grid_size} and {limit}")

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..checkpoint import load_model, save_model
 from ..data import Dataset
 from ..devices import resolve_device
+from ..objectives import ContrastiveDivergence
 from ..rng import make_generator
 
 try:  # scikit-learn >= 1.6
@@ -260,3 +261,11 @@ class TagsMixin:
             "preserves_dtype": [np.float64, np.float32],
             "_xfail_checks": self._EXPECTED_FAILED_CHECKS,
         }
+
+
+class WarmStart(ContrastiveDivergence):
+    """CD-k / PCD-k training the estimator's parameters and persistent chains as they are:
+    ``rbmvae.fit`` calls ``setup``, which here initializes nothing (the estimator did)."""
+
+    def setup(self, model, train_images, generator) -> None:
+        pass

@@ -9,6 +9,8 @@ docs/derivation.md, Eqs. 1.10-1.14), keeping the persistent chains on the estima
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -17,12 +19,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._checks import one_of
 from ..models.rbm import RBM, pseudo_log_likelihood
-from ..objectives import ContrastiveDivergence
 from ..training import TrainConfig, fit
 from ._common import (
     FLOAT_DTYPES,
     CheckpointMixin,
     TagsMixin,
+    WarmStart,
     check_int,
     check_positive,
     device_of,
@@ -57,14 +59,6 @@ EXPECTED_FAILED_CHECKS = {
     "check_methods_subset_invariance": _ROW_DEPENDENT,
     "check_methods_sample_order_invariance": _ROW_DEPENDENT,
 }
-
-
-class _WarmStart(ContrastiveDivergence):
-    """CD-k / PCD-k training the estimator's parameters and persistent chains as they are:
-    ``rbmvae.fit`` calls ``setup``, which here initializes nothing (the estimator did)."""
-
-    def setup(self, model, train_images, generator) -> None:
-        pass
 
 
 class BernoulliRBM(
@@ -284,7 +278,7 @@ class BernoulliRBM(
         seed = draw_seed(self.random_state_)
         config = self._train_config(epochs, seed)
         model = self._module(device, copy=True)
-        objective = _WarmStart(method=config.method, k=config.k, monitor_seed=seed)
+        objective = WarmStart(method=config.method, k=config.k, monitor_seed=seed)
         objective.chain_hidden = to_tensor(self.h_samples_, dtype, device, copy=True)
         data = training_data(to_tensor(X, dtype, device), type(self).__name__)
         history = fit(model, data, config, objective=objective, progress=self.verbose > 1)
@@ -433,14 +427,12 @@ class BernoulliRBM(
         **params
             Estimator parameters; ``n_components`` is the model's ``n_hidden``.
         """
-        if getattr(model, "kind", None) != "rbm":
+        if not isinstance(model, RBM):
             raise ValueError(f"from_model needs an rbmvae.RBM, got {type(model).__name__}")
         if params.setdefault("n_components", model.n_hidden) != model.n_hidden:
             raise ValueError(f"n_components must be the model's n_hidden ({model.n_hidden})")
         estimator = cls(**params)
-        copy = RBM(model.n_visible, model.n_hidden).to(model.weight.dtype)
-        copy.load_state_dict(model.state_dict())
-        estimator._store(copy)
+        estimator._store(copy.deepcopy(model))
         check_int("batch_size", estimator.batch_size, 1)
         estimator._reset_state()
         estimator.n_features_in_ = model.n_visible

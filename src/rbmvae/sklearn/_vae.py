@@ -314,7 +314,7 @@ class VAE(
 
         ``n_components`` and ``n_hidden`` are the model's; other parameters from ``params``.
         """
-        if getattr(model, "kind", None) != "vae":
+        if not isinstance(model, VAEModel):
             raise ValueError(f"from_model needs an rbmvae.VAE, got {type(model).__name__}")
         sizes = {"n_components": model.n_latent, "n_hidden": model.n_hidden}
         for name, size in sizes.items():
