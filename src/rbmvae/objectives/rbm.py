@@ -99,15 +99,20 @@ class ContrastiveDivergence(Objective):
                 chains = self._persistent_chains(model, batch, generator)
             else:
                 chains = self._chains_from_data(model, batch, generator)
-            data_softplus, data_probs, visible, model_softplus, model_probs = chains
-            grads = model.contrastive_gradients(batch, data_probs, visible, model_probs)
-            for param, grad in zip(
-                (model.weight, model.visible_bias, model.hidden_bias), grads, strict=True
-            ):
-                param.grad = grad
-            loss = torch.dot(model.visible_bias, grads[1])
-            loss += model_softplus / visible.shape[0] - data_softplus / batch.shape[0]
-            return loss
+            return self._apply(model, batch, *chains)
+
+    @staticmethod
+    def _apply(model: RBM, batch, data_softplus, data_probs, visible, model_softplus, model_probs):
+        """Write the CD gradients (Eqs. 1.11-1.12) into ``.grad`` and return the CD objective
+        (Eq. 1.10) from the chains' statistics: ``visible`` (M, D) and ``model_probs`` (M, H)
+        for the model term, ``data_probs`` (B, H) for the data term."""
+        grads = model.contrastive_gradients(batch, data_probs, visible, model_probs)
+        for param, grad in zip(
+            (model.weight, model.visible_bias, model.hidden_bias), grads, strict=True
+        ):
+            param.grad = grad
+        loss = torch.dot(model.visible_bias, grads[1])
+        return loss + (model_softplus / visible.shape[0] - data_softplus / batch.shape[0])
 
     def _chains_from_data(self, model: RBM, batch: torch.Tensor, generator: torch.Generator):
         """CD-k (Eq. 1.13): k Gibbs sweeps from h ~ p(h | v_data); the last visible state and both

@@ -139,14 +139,9 @@ class ParallelTempering(ContrastiveDivergence):
             model_visible, model_inputs = visible[0], inputs[0]
             model_softplus = F.softplus(model_inputs).sum()
             data_probs, model_probs = data_logits.sigmoid_(), model_inputs.sigmoid()
-            grads = model.contrastive_gradients(batch, data_probs, model_visible, model_probs)
-            for param, grad in zip(
-                (model.weight, model.visible_bias, model.hidden_bias), grads, strict=True
-            ):
-                param.grad = grad
-            loss = torch.dot(model.visible_bias, grads[1])
-            loss += model_softplus / model_visible.shape[0] - data_softplus / batch.shape[0]
-            return loss
+            return self._apply(
+                model, batch, data_softplus, data_probs, model_visible, model_softplus, model_probs
+            )
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         return {} if self.chain_visible is None else {"chain_visible": self.chain_visible}
