@@ -126,14 +126,16 @@ class _TrainingRun:
     """One call of :func:`fit`: the model, its objective, optimizer, generator and position, and
     the epoch loop split into its parts (restore or start, one epoch, the epoch's end)."""
 
-    def __init__(self, model, data, config: TrainConfig, out_dir, metadata, progress) -> None:
+    def __init__(
+        self, model, data, config: TrainConfig, out_dir, metadata, progress, objective=None
+    ) -> None:
         self.model, self.config, self.out_dir = model, config, out_dir
         self.device = next(model.parameters()).device
         self.train_images = data.train_images.to(self.device)
         self.test_images = data.test_images.to(self.device)
         self.n_train = self.train_images.shape[0]
         self.n_steps = math.ceil(self.n_train / config.batch_size)
-        self.objective = make_objective(model, config)
+        self.objective = objective if objective is not None else make_objective(model, config)
         self.generator = make_generator(config.seed, self.device)
         self.history: list[dict] = []
         self.position = Position()
@@ -287,9 +289,7 @@ def fit(
         config = config.replace(**overrides)
     config.validate()
     out_dir = Path(out_dir) if out_dir is not None else None
-    run = _TrainingRun(model, data, config, out_dir, metadata, progress)
-    if objective is not None:
-        run.objective = objective
+    run = _TrainingRun(model, data, config, out_dir, metadata, progress, objective)
     with contextlib.ExitStack() as stack:
         if out_dir is not None:
             stack.enter_context(checkpoint.directory_lock(out_dir))
