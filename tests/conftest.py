@@ -265,3 +265,12 @@ def browser():
         )
         yield instance
         instance.close()
+
+
+@pytest.fixture(scope="session")
+def full_mnist_dir():
+    """The full MNIST files beside the project (``../shared/data/mnist``), or the test is skipped."""
+    directory = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+    if not (directory / "t10k-labels-idx1-ubyte.gz").is_file():
+        pytest.skip("full MNIST is not beside the project (../shared/data/mnist)")
+    return directory

@@ -21,7 +21,7 @@ TABLE_FILES = {"cli/parser.py"}  # argparse tables: long by nature, exempt from 
 
 LAYERS = {
     0: ["errors", "_checks", "_version", "rng", "devices", "atomic", "progress"],
-    1: ["idx", "data", "masks", "models"],
+    1: ["idx", "catalog", "data", "masks", "models"],
     2: ["objectives", "training_state", "training", "checkpoint", "inpainting", "likelihood"]
     + ["conditional", "train_config"],
     3: ["classifier", "scoring", "evaluation"],

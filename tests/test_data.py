@@ -189,3 +189,32 @@ def test_tampered_download_is_refused(http_server, tmp_path, write_dataset):
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: download failed.*hash"):
         fetch_files(md5, [http_server.url], cache)
     assert not (cache / "train-images-idx3-ubyte.gz").exists()
+
+
+def test_a_local_copy_of_mnist_is_checked_by_its_decompressed_content(full_mnist_dir, tmp_path):
+    """The copy beside the project passes; the same content stored raw (re-compressed copies are
+    the same case) passes; one altered label is refused in one line naming the file."""
+    import shutil
+
+    data = load_dataset("mnist", full_mnist_dir)
+    assert data.train_images.shape == (60000, 784) and data.test_images.shape == (10000, 784)
+    copy = tmp_path / "mnist"
+    copy.mkdir()
+    for path in full_mnist_dir.glob("*-ubyte.gz"):
+        if "labels" in path.name:  # stored uncompressed: other bytes, the same content
+            (copy / path.name[:-3]).write_bytes(gzip.decompress(path.read_bytes()))
+        else:
+            shutil.copyfile(path, copy / path.name)
+    same = load_dataset("mnist", copy)
+    assert torch.equal(same.test_labels, data.test_labels)
+    labels = copy / "t10k-labels-idx1-ubyte"
+    altered = bytearray(labels.read_bytes())
+    altered[-1] = (altered[-1] + 1) % 10  # still a valid IDX file with a valid label
+    labels.write_bytes(bytes(altered))
+    with pytest.raises(DataError) as caught:
+        load_dataset("mnist", copy)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(str(labels))
+    assert "t10k-labels-idx1-ubyte" in message and "altered" in message
+    # a directory read as a directory (no name) is not held to MNIST's hashes
+    assert load_dataset(None, copy).test_labels[-1] == altered[-1]

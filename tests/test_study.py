@@ -317,3 +317,41 @@ def test_quick_profile_and_report_in_a_browser(tmp_path_factory, browser, capsys
     # issue 8: after the quick run, `rbmvae explore` writes the page
     assert main(["explore", "--run", str(out), "--out", str(out / "explore.html")]) == 0
     assert (out / "explore.html").stat().st_size < 5_000_000
+
+
+def test_workers_do_what_one_process_does(tiny_run, tmp_path, capsys):
+    """Two worker processes train and score every model (largest first) and the run reuses
+    their files; the figures match the one-process run's to the rounding of the products."""
+    _, settings, sequential = tiny_run
+    metrics = run_study(tmp_path, settings, progress=True, jobs=2)
+    assert metrics["workers"]["processes"] == 2 and sequential["workers"]["processes"] == 1
+    assert {m["action"] for m in metrics["models"].values()} == {"trained"}
+    assert "in 2 worker processes" in capsys.readouterr().err
+    for name in ("rbm-h6", "rbm-h12", "vae-z2"):
+        assert metrics["seconds"][f"train {name}"] > 0.05  # the worker's time, not the reuse's
+        ours = metrics["models"][name]["evaluation"]["log_likelihood"]
+        theirs = sequential["models"][name]["evaluation"]["log_likelihood"]
+        for estimate in {"exact", "ais", "iwae"} & set(theirs):
+            a, b = (side[estimate]["mean_log_likelihood"]["value"] for side in (ours, theirs))
+            assert a == pytest.approx(b, abs=0.05), (name, estimate)
+    assert (tmp_path / "report.html").exists() and (tmp_path / "baselines/evaluation.json").exists()
+    again = run_study(tmp_path, settings, progress=False, jobs=2)
+    assert {m["action"] for m in again["models"].values()} == {"reused"}
+
+
+def test_jobs_are_checked_and_ordered_by_cost():
+    from rbmvae.study.parallel import estimated_cost, resolve_jobs
+
+    cpu = torch.device("cpu")
+    assert resolve_jobs(3, cpu, 7) == 3 and resolve_jobs(None, cpu, 1) == 1
+    assert resolve_jobs(None, torch.device("meta"), 7) == 1  # not a CPU: one process
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="jobs must be"):
+            resolve_jobs(bad, cpu, 7)
+    shape = (60000, 10000, 784)
+    costs = {
+        spec.name: estimated_cost(spec, FULL.train_config(spec.kind), FULL.evaluation, shape)
+        for spec in FULL.model_specs()
+    }
+    assert max(costs, key=costs.get) == "rbm-h500" and min(costs, key=costs.get) == "rbm-h20"
+    assert costs["vae-z16"] > costs["vae-z2"]

@@ -3,6 +3,7 @@ data set and cached (docs/derivation.md, section 4)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -101,16 +102,34 @@ def evaluation_classifier(
     mismatched cache entry is refitted; if the cache cannot be written the classifier is used
     uncached. The description holds its architecture, settings and test accuracy.
     """
-    from safetensors import SafetensorError
-    from safetensors.torch import load as load_safetensors
-    from safetensors.torch import save as save_safetensors
-
     settings = dict(CLASSIFIER_SETTINGS)
-    n_classes = int(data.train_labels.max()) + 1
     key = _classifier_key(data, settings)
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "classifiers"
     weights_path = directory / f"{key}.safetensors"
     info_path = directory / f"{key}.json"
+    with _fit_lock(directory, key):  # two processes of one study fit it once, not twice
+        return _load_or_fit(data, device, settings, key, weights_path, info_path)
+
+
+def _fit_lock(directory: Path, key: str):
+    """A lock on one cache entry (``filelock``), or none where the cache cannot be written."""
+    from filelock import FileLock
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return contextlib.nullcontext()
+    if not os.access(directory, os.W_OK):
+        return contextlib.nullcontext()
+    return FileLock(str(directory / f".{key}.lock"))
+
+
+def _load_or_fit(data, device, settings: dict, key: str, weights_path: Path, info_path: Path):
+    from safetensors import SafetensorError
+    from safetensors.torch import load as load_safetensors
+    from safetensors.torch import save as save_safetensors
+
+    n_classes = int(data.train_labels.max()) + 1
     classifier = _build_classifier(data.n_pixels, n_classes, settings["hidden"])
     info = None
     cache = str(info_path)

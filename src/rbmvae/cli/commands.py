@@ -286,6 +286,7 @@ def cmd_reproduce(args) -> int:
         progress=not args.quiet,
         device=args.device,
         data_dir=args.data_dir,
+        jobs=args.jobs,
     )
     print(format_summary(metrics))
     print(

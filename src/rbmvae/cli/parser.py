@@ -19,6 +19,7 @@ from .options import RBM_OPTIONS, TRAINING_OPTIONS
 from .types import (
     Parser,
     fraction_list,
+    job_count,
     mask_spec,
     nonnegative_int,
     positive_int,
@@ -339,6 +340,15 @@ def add_study(commands_) -> None:
     )
     reproduce.add_argument(
         "--export-figures", metavar="DIR", help="also write small copies of the main figures to DIR"
+    )
+    reproduce.add_argument(
+        "--jobs",
+        type=job_count,
+        default=None,
+        metavar="N",
+        help="worker processes training and evaluating models side by side, one torch thread "
+        "each on a 2-core CPU (default auto: one per CPU core; one on a GPU; 1: all in this "
+        "process)",
     )
     reproduce.add_argument("--quiet", action="store_true", help="no progress output")
     _add_data_options(reproduce, default=None)

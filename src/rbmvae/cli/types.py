@@ -38,6 +38,13 @@ nonnegative_float = _bounded_number(
 )
 
 
+def job_count(text: str) -> int | None:
+    """``auto`` (None: one worker process per CPU core) or a positive number of processes."""
+    if text == "auto":
+        return None
+    return positive_int(text)
+
+
 def _fraction(text: str) -> float:
     try:
         value = float(text)

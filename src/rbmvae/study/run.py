@@ -19,144 +19,39 @@ under the settings (and weights) that produced them.
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from .._version import __version__
 from ..atomic import ensure_writable_dir, write_text
-from ..checkpoint import (
-    META_FILE,
-    STATE_FILE,
-    WEIGHTS_FILE,
-    directory_lock,
-    load_model,
-    load_training_state,
-    read_metadata,
-)
-from ..data import Dataset, load_dataset
+from ..data import load_dataset
 from ..devices import resolve_device
-from ..errors import CheckpointError, ConfigError
-from ..evaluation import EVALUATION_FILE, EvaluationSettings, evaluate
-from ..models import build_model
+from ..errors import ConfigError
 from ..progress import is_terminal
-from ..training import TrainConfig, fit
+from .cache import dump_json, evaluate_or_reuse, train_or_reuse
 from .figures import FIGURES_DIR, draw_figures
+from .parallel import (
+    BASELINES,
+    StudyTask,
+    WorkerContext,
+    estimated_cost,
+    resolve_jobs,
+    run_in_workers,
+)
 from .report import SUMMARY_COLUMNS, StudyResult, summary_rows, write_study_report
-from .settings import ModelSpec, StudySettings
+from .settings import StudySettings
+
+__all__ = ["evaluate_or_reuse", "run_study", "train_or_reuse"]
 
 SETTINGS_FILE = "settings.json"
 METRICS_FILE = "metrics.json"
 MODELS_DIR = "models"
-BASELINES_DIR = "baselines"
+BASELINES_DIR = BASELINES
 METRICS_FORMAT = "rbmvae-study"
-
-
-def _dump(value: dict) -> str:
-    return json.dumps(value, indent=2) + "\n"
-
-
-def _finished(directory: Path, wanted: dict, epochs: int) -> bool:
-    """Whether ``directory`` holds a model trained to the end under the ``wanted`` settings."""
-    try:
-        meta = read_metadata(directory)
-    except CheckpointError:
-        return False
-    have = {
-        "config": meta.get("config"),
-        "train_config": meta.get("train_config"),
-        "dataset": (meta.get("dataset") or {}).get("name"),
-    }
-    return have == wanted and meta.get("epochs_completed") == epochs
-
-
-def _resumable(directory: Path, wanted: dict) -> bool:
-    """Whether ``directory`` holds a training state of the ``wanted`` model and settings."""
-    if not (directory / STATE_FILE).exists():
-        return False
-    try:
-        _, info = load_training_state(directory)
-    except CheckpointError:
-        return False
-    return (
-        info.get("model_config") == wanted["config"]
-        and info.get("train_config") == wanted["train_config"]
-    )
-
-
-def train_or_reuse(
-    spec: ModelSpec,
-    config: TrainConfig,
-    data: Dataset,
-    directory: Path,
-    device: torch.device,
-    *,
-    force: bool = False,
-    progress: bool = True,
-) -> tuple[nn.Module, dict, str]:
-    """Train the model of ``spec`` into ``directory``, or reuse or resume what is there.
-
-    Returns ``(model, metadata, what_happened)``, the last one of trained, reused or resumed.
-    """
-    directory = Path(directory)
-    model = build_model(spec.kind, {"n_visible": data.n_pixels, **spec.config}).to(device)
-    wanted = {"config": model.config(), "train_config": config.to_dict(), "dataset": data.name}
-    if not force and _finished(directory, wanted, config.epochs):
-        try:
-            loaded, meta = load_model(directory, device=device, kind=spec.kind)
-            return loaded, meta, "reused"
-        except CheckpointError:
-            pass  # unreadable after all: train it again
-    with directory_lock(directory):  # held from clearing a stale model to the last epoch
-        resume = not force and _resumable(directory, wanted)
-        if not resume:
-            for stale in (META_FILE, WEIGHTS_FILE, STATE_FILE, EVALUATION_FILE):
-                (directory / stale).unlink(missing_ok=True)
-        fit(
-            model,
-            data,
-            config,
-            out_dir=directory,
-            resume=resume,
-            progress=progress,
-            metadata={"study_name": spec.name},
-        )
-    loaded, meta = load_model(directory, device=device, kind=spec.kind)
-    return loaded, meta, "resumed" if resume else "trained"
-
-
-def evaluate_or_reuse(
-    model: nn.Module | None,
-    data: Dataset,
-    directory: Path,
-    settings: EvaluationSettings,
-    *,
-    force: bool = False,
-    device: torch.device | None = None,
-    weights_sha256: str | None = None,
-) -> dict:
-    """:func:`rbmvae.evaluation.evaluate` of ``model`` (None: the baselines) under ``settings``,
-    cached in ``directory/evaluation.json`` under the settings, data set and weights."""
-    key = {"settings": settings.to_dict(), "dataset": data.name, "weights_sha256": weights_sha256}
-    path = Path(directory) / EVALUATION_FILE
-    if path.exists() and not force:
-        try:
-            cached = json.loads(path.read_text())
-            if cached.get("study_key") == key:
-                return cached
-        except (OSError, json.JSONDecodeError):
-            pass  # unreadable: evaluate again
-    report = evaluate(model, data, settings, device=device)
-    report["study_key"] = key
-    text = _dump(report)
-    ensure_writable_dir(path.parent)
-    write_text(path, text)
-    return json.loads(text)
 
 
 class _Steps:
@@ -225,6 +120,42 @@ def _train_and_evaluate(result: StudyResult, out_dir: Path, steps: _Steps, force
             )
 
 
+def _tasks(result: StudyResult, out_dir: Path) -> list[StudyTask]:
+    """The study's work as tasks: each model (trained, then scored without the baselines) and
+    the baselines, each with its estimated cost."""
+    settings, data = result.settings, result.data
+    shape = (data.train_images.shape[0], data.test_images.shape[0], data.n_pixels)
+    scoring = settings.evaluation.replace(baselines=False)
+    tasks = []
+    for spec in settings.model_specs():
+        config = settings.train_config(spec.kind)
+        directory = str(out_dir / MODELS_DIR / spec.name)
+        cost = estimated_cost(spec, config, scoring, shape)
+        tasks.append(StudyTask(spec.name, spec, config, scoring, directory, cost))
+    if settings.evaluation.baselines:
+        directory = str(out_dir / BASELINES_DIR)
+        tasks.append(StudyTask(BASELINES, None, None, settings.evaluation, directory, 0.0))
+    return tasks
+
+
+def _in_workers(result, out_dir, jobs, force, progress, data_dir) -> dict | None:
+    """With more than one job, every task done in worker processes first (the sequential pass
+    then reuses their files); returns what they did and took, or None for one job."""
+    tasks = _tasks(result, out_dir)
+    workers = resolve_jobs(jobs, result.device, len(tasks))
+    if workers < 2:
+        return None
+    threads = max(1, torch.get_num_threads() // workers)
+    dataset = result.settings.dataset
+    context = WorkerContext(dataset, data_dir, str(result.device), force, threads)
+    started = time.perf_counter()
+    records = run_in_workers(tasks, context, workers, progress)
+    seconds = {key: value for record in records for key, value in record["seconds"].items()}
+    seconds["workers"] = time.perf_counter() - started
+    actions = {r["name"]: r["action"] for r in records if r["action"] is not None}
+    return {"seconds": seconds, "actions": actions, "workers": workers, "threads": threads}
+
+
 def _metrics(result: StudyResult, out_dir: Path) -> dict:
     """Every number of the run, as ``metrics.json`` holds it."""
     models = {}
@@ -264,20 +195,31 @@ def run_study(
     progress: bool = True,
     device: str | torch.device = "auto",
     data_dir: str | None = None,
+    jobs: int | None = 1,
 ) -> dict:
     """Train, evaluate, draw and report the whole study into ``out_dir``; returns the metrics
-    (``metrics.json``'s content plus ``summary``, the end-of-run table)."""
+    (``metrics.json``'s content plus ``summary``, the end-of-run table).
+
+    ``jobs`` worker processes train and evaluate the models side by side (None: one per CPU
+    core, each with an equal share of torch's threads; see :mod:`.parallel`); 1 does everything
+    in this process."""
     if not isinstance(settings, StudySettings):
         raise ConfigError("run_study needs StudySettings; build them with resolve_settings()")
     started = time.perf_counter()
     out_dir = ensure_writable_dir(out_dir)
-    write_text(out_dir / SETTINGS_FILE, _dump(settings.to_dict()))
+    write_text(out_dir / SETTINGS_FILE, dump_json(settings.to_dict()))
     data = load_dataset(settings.dataset, data_dir)
     result = StudyResult(settings=settings, data=data, device=resolve_device(device))
     total = 2 * len(settings.model_specs()) + 2 + int(settings.evaluation.baselines)
     steps = _Steps(total, progress, result.seconds)
     try:
+        parallel = _in_workers(result, out_dir, jobs, force, progress, data_dir)
+        if parallel is not None:
+            force = False  # the workers did (and, with force, redid) every model
         _train_and_evaluate(result, out_dir, steps, force, progress)
+        if parallel is not None:
+            result.seconds.update(parallel["seconds"])
+            result.actions.update(parallel["actions"])
         histories = {name: result.history(name) for name in result.models}
         with steps.step("figures", "figures"):
             result.figures = draw_figures(
@@ -287,7 +229,11 @@ def run_study(
             write_study_report(out_dir, result)
         result.seconds["total"] = time.perf_counter() - started
         metrics = _metrics(result, out_dir)
-        write_text(out_dir / METRICS_FILE, _dump(metrics))
+        metrics["workers"] = {
+            "processes": parallel["workers"] if parallel else 1,
+            "threads_each": parallel["threads"] if parallel else torch.get_num_threads(),
+        }
+        write_text(out_dir / METRICS_FILE, dump_json(metrics))
     finally:
         steps.close()
     metrics["summary"] = {"columns": SUMMARY_COLUMNS, "rows": summary_rows(result)}

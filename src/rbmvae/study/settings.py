@@ -196,10 +196,33 @@ LITERATURE = FULL.replace(
     profile="literature",
     training={
         "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=45, k_final=25),
-        "vae": FULL.training["vae"].replace(epochs=100, iwae_k=5),
+        "vae": TrainConfig.defaults_for(
+            "vae",
+            epochs=100,
+            binarize="stochastic",
+            lr_schedule="cosine",
+            learning_rate=1e-3,
+            final_lr_fraction=0.1,
+            iwae_k=5,
+        ),
     },
-    evaluation=FULL.evaluation.replace(
-        iwae_k=5000, inpaint_stability=True, conditional_images=200, conditional_ais_betas=1000
+    # Spelled out, not derived from FULL's: a change to the full profile must not invalidate the
+    # literature run's cached evaluations.
+    evaluation=EvaluationSettings(
+        seed=0,
+        likelihood_images=None,
+        iwae_images=None,
+        ais_runs=100,
+        ais_betas=14500,
+        iwae_k=5000,
+        fractions=(0.2, 0.5, 0.8),
+        inpaint_images=1000,
+        inpaint_steps=200,
+        halves=("top", "bottom"),
+        conditional_images=200,
+        conditional_ais_betas=500,
+        raise_images=100,
+        inpaint_stability=True,
     ),
 )
 
