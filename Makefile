@@ -34,10 +34,16 @@ test: venv system-deps lint
 	$(BIN)/python -m pytest
 
 # Speed against the hardware's floor, scikit-learn's BernoulliRBM and a plain PyTorch VAE loop,
-# on full-size Fashion-MNIST: writes benchmarks/RESULTS.md (about half an hour on 2 cores; needs
-# the bench extra: pip install -e '.[bench]'). BENCH_ARGS=--quick for a smoke run.
+# how cost grows with the model, and quality per second against scikit-learn at equal budgets,
+# on full MNIST (MNIST_DIR, default ../shared/data/mnist where it exists, else the download):
+# writes benchmarks/RESULTS.md and its plots (about an hour on 2 cores; needs the bench extra:
+# pip install -e '.[bench]'). BENCH_ARGS=--quick for a smoke run of the first part.
+MNIST_DIR ?= $(wildcard ../shared/data/mnist)
+DATA_ARGS := --dataset mnist $(if $(MNIST_DIR),--data-dir $(MNIST_DIR))
 bench:
-	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/run.py $(DATA_ARGS) $(BENCH_ARGS)
+	$(BIN)/python benchmarks/scaling.py $(DATA_ARGS)
+	$(BIN)/python benchmarks/equal_budget.py $(DATA_ARGS) run
 
 # Execute the tutorial notebook (stored without outputs) and write build/tutorial.html, a copy
 # with its outputs and figures (1.5 MB, not committed), in about a minute on 2 cores. One torch

@@ -2,7 +2,7 @@
 
 One command runs everything and writes ``benchmarks/RESULTS.md``::
 
-    .venv/bin/python benchmarks/run.py             # full size (Fashion-MNIST, 60,000 x 784)
+    .venv/bin/python benchmarks/run.py --data-dir DIR   # full MNIST (60,000 x 784) in DIR
     .venv/bin/python benchmarks/run.py --quick     # a smoke run: fewer repeats, smaller workloads
     .venv/bin/python benchmarks/run.py --device cuda
 
@@ -34,6 +34,7 @@ import time
 
 from benchmarks.harness import run_reproduce, run_with_retries, wait_for_idle
 from benchmarks.render import machine_info, print_table, render
+from benchmarks.sections import kept_tail
 from benchmarks.settings import Settings
 from benchmarks.workloads import equal_time_params, plan, run_workload
 from rbmvae.devices import resolve_device
@@ -46,7 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="a smoke run: small and few")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
-    parser.add_argument("--dataset", default="fashion-mnist", help="data set name")
+    parser.add_argument("--dataset", default="mnist", help="data set name (default mnist)")
     parser.add_argument("--data-dir", help="directory of the four standard IDX files")
     parser.add_argument(
         "--out",
@@ -208,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results, settings, machine_info(settings), command.strip())
     out = args.out or (None if args.quick else str(DEFAULT_OUT))
     if out:
+        tail = kept_tail(out)  # the study scripts' sections and the hand-measured parts
+        if tail:
+            text = text.rstrip("\n") + "\n\n" + tail
         Path(out).write_text(text)
         print(f"wrote {out}")
     return 1 if any("error" in r for r in results.values()) else 0

@@ -1,8 +1,9 @@
-"""The speed and quality targets of issue 6, each with the measured figure and whether it is met."""
+"""The speed and quality targets (issues 6 and 15), each with the measured figure and whether
+it is met."""
 
 from __future__ import annotations
 
-from benchmarks.settings import DISTURBED, Settings
+from benchmarks.settings import DISTURBED, FLOOR_GOAL, Settings
 
 
 class _Checklist:
@@ -54,19 +55,21 @@ def evaluate_targets(results: dict, floors: dict, settings: Settings) -> list[di
     """The issue's targets, each with the measured figure and whether it is met. A figure from a
     workload that other processes disturbed (more than 5% of the CPUs) is marked as such."""
     check = _Checklist(results, floors)
+    goal = f"<= {FLOOR_GOAL}x its matmul floor"
+    for label in results:  # every training workload of rbmvae's own (issue 15)
+        if label.startswith(("rbm-", "vae-")) and "epoch_seconds" in results[label]:
+            check.against_floor(label, FLOOR_GOAL, f"{label} {goal}")
     hidden = max(settings.rbm_hidden)
     for method in ("pcd1", "cd1"):
         label = f"rbm-{method}-h{hidden}"
         name = f"RBM {method.upper()} at {hidden} hidden"
-        check.against_floor(label, 1.5, f"{name} <= 1.5x its matmul floor")
         check.faster(label, f"sklearn-h{hidden}", 1.5, f"{name} >= 1.5x faster than BernoulliRBM")
     latent = max(settings.vae_latent)
-    vae = f"VAE z={latent}"
-    check.against_floor(f"vae-z{latent}", 1.6, f"{vae} <= 1.6x its matmul floor")
-    name = f"{vae} >= 2x faster than the DataLoader loop"
+    name = f"VAE z={latent} >= 2x faster than the DataLoader loop"
     check.faster(f"vae-z{latent}", f"plain-vae-z{latent}", 2.0, name)
-    check.against_floor("inpaint", 1.5, "clamped Gibbs inpainting <= 1.5x its matmul floor")
-    check.against_floor("ais", 1.5, "AIS <= 1.5x its matmul floor")
+    check.against_floor("inpaint", FLOOR_GOAL, f"clamped Gibbs inpainting {goal}")
+    check.against_floor("ais", FLOOR_GOAL, f"AIS {goal}")
+    check.against_floor("iwae", FLOOR_GOAL, f"IWAE {goal}")
     if settings.ais_runs == 100 and settings.ais_betas == 14500:
         name = (
             f"AIS with the defaults (100 runs, 14,500 betas) at {settings.equal_time_hidden} "

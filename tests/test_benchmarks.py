@@ -309,3 +309,63 @@ def test_bernoulli_in_place_draws_what_uniform_below_p_draws():
     assert torch.equal(sample, expected) and torch.equal(
         bernoulli(probs, make_generator(7)), expected
     )
+
+
+def test_sections_are_replaced_in_place_and_kept_by_the_runner(tmp_path):
+    from benchmarks.sections import HAND_MARKER, kept_tail, replace_section
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text(f"# runner\n\n{HAND_MARKER}\n\nby hand\n")
+    replace_section(path, "scaling", "first")
+    replace_section(path, "other", "second")
+    replace_section(path, "scaling", "third")
+    text = path.read_text()
+    assert "first" not in text and text.index("third") < text.index("second")
+    assert text.count("<!-- begin scaling -->") == 1 and "by hand" in text
+    assert kept_tail(path).startswith(HAND_MARKER) and "third" in kept_tail(path)
+    assert kept_tail(tmp_path / "absent.md") == ""
+
+
+def test_scaling_sweep_measures_every_point_beside_its_floor(tmp_path, monkeypatch):
+    from benchmarks import scaling
+
+    sweeps = {title: (kind, values[:2]) for title, (kind, values) in scaling.SWEEPS.items()}
+    monkeypatch.setattr(scaling, "SWEEPS", sweeps)
+    results_md, plot = tmp_path / "RESULTS.md", tmp_path / "scaling.png"
+    scaling.main(
+        ["--dataset", "mnist-sample", "--images", "300", "--min-seconds", "0.01"]
+        + ["--plot", str(plot), "--results", str(results_md), "--json", str(tmp_path / "s.json")]
+    )
+    raw = json.loads((tmp_path / "s.json").read_text())
+    for title in sweeps:
+        assert [p["value"] for p in raw[title]] == list(sweeps[title][1])
+        for p in raw[title]:
+            assert p["seconds"] > 0 and 0 < p["floor_matmul"] <= p["floor_with_draws"]
+    text = results_md.read_text()
+    assert "<!-- begin scaling -->" in text and "5,000 images" in text
+    assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn is not installed")
+def test_equal_budget_trains_both_sides_and_shows_their_real_times(tmp_path):
+    from benchmarks import equal_budget
+
+    out, results_md, plot = tmp_path / "runs", tmp_path / "RESULTS.md", tmp_path / "eb.png"
+    equal_budget.main(
+        ["--dataset", "mnist-sample", "run", "--sequential", "--budgets", "1", "--hidden", "8"]
+        + ["--images", "100", "--runs", "4", "--betas", "30", "--raise-images", "4"]
+        + ["--train-images", "500", "--out", str(out), "--plot", str(plot)]
+        + ["--results", str(results_md)]
+    )
+    rows = [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))]
+    assert [r["side"] for r in rows] == ["rbmvae", "sklearn"]
+    for row in rows:
+        assert row["train_seconds"] > 0 and row["epochs"] >= 1 and row["threads"] == 1
+        assert row["test_images"] == 100 and row["betas"] == 30
+    text = results_md.read_text()
+    assert "<!-- begin equal-budget -->" in text and "| 1 s | rbmvae |" in text
+    for row in rows:  # the real time is shown, and an unreliable figure is never a number
+        assert f"| {row['train_seconds']:.1f} |" in text
+        if not row["reliable"]:
+            assert f"**{row['ll']:.2f}**" not in text
+    assert plot.read_bytes()[:4] == b"\x89PNG"

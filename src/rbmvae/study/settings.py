@@ -163,7 +163,7 @@ FULL = QUICK.replace(
     dataset="mnist",
     figure_digits=8,
     training={
-        "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=12),
+        "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=20),
         "vae": TrainConfig.defaults_for(
             "vae",
             epochs=30,

@@ -1,0 +1,274 @@
+"""Quality per second: rbmvae's RBM recipe and scikit-learn's BernoulliRBM, the same budgets.
+
+Each side trains a 500-hidden RBM on the full training set for each budget (30 s, 2 min and
+8 min by default) on one thread, and every model is scored the same way: rbmvae's AIS on all
+the stochastically binarized test digits (seed 0), with the rerun at doubled betas and the RAISE
+bracket; a figure those checks reject is shown as unreliable, never as a number. The two sides
+run at the same time, each on its own core (``--sequential`` runs them one after the other).
+
+- rbmvae: the study's recipe (``reproduce --profile full``: CD with k rising from 1 to 10,
+  SGD with momentum, weight decay, a decaying rate), as many whole epochs as its timed pilot
+  says fit in the budget (the schedule needs the number of epochs before it starts).
+- scikit-learn: ``BernoulliRBM(n_components=500, random_state=0)`` with its own defaults
+  (PCD-1 with mean-field statistics, learning rate 0.1, batches of 10), ``n_iter`` from its
+  timed pilot epoch, grey pixels as it is usually given.
+
+Both real training times are shown beside the budget::
+
+    python benchmarks/equal_budget.py run --data-dir ../shared/data/mnist
+"""
+
+# ruff: noqa: E402  (the imports below follow the path set-up for `python benchmarks/...`)
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import time
+
+import numpy as np
+import torch
+
+import rbmvae
+from benchmarks.recipes import seconds_per_update
+from benchmarks.sections import replace_section
+from benchmarks.workloads_compared import _sklearn_to_rbm
+from rbmvae.models.rbm import RBM
+from rbmvae.study.settings import FULL
+
+HERE = Path(__file__).resolve().parent
+SIDES = ("rbmvae", "sklearn")
+SECTION = "equal-budget"
+
+
+def _train_rbmvae(data, hidden: int, budget: float) -> tuple[RBM, dict]:
+    config = FULL.train_config("rbm")
+    steps = math.ceil(data.train_images.shape[0] / config.batch_size)
+    per_epoch = seconds_per_update(config, data, hidden) * steps
+    config = config.replace(epochs=max(1, int(budget / per_epoch)))
+    model = RBM(data.train_images.shape[1], hidden)
+    started = time.perf_counter()
+    rbmvae.fit(model, data, config, progress=False)
+    seconds = time.perf_counter() - started
+    what = f"CD, k 1 -> {config.k_final}, lr {config.learning_rate}, batch {config.batch_size}"
+    return model, {"epochs": config.epochs, "train_seconds": seconds, "recipe": what}
+
+
+def _train_sklearn(data, hidden: int, budget: float) -> tuple[RBM, dict]:
+    from sklearn.neural_network import BernoulliRBM
+    from threadpoolctl import threadpool_limits
+
+    x = np.ascontiguousarray(data.train_images.numpy())
+    with threadpool_limits(limits=torch.get_num_threads()):
+        pilot = x[: max(1000, x.shape[0] // 10)]
+        started = time.perf_counter()
+        BernoulliRBM(n_components=hidden, n_iter=1, random_state=0).fit(pilot)
+        per_epoch = (time.perf_counter() - started) * x.shape[0] / pilot.shape[0]
+        estimator = BernoulliRBM(
+            n_components=hidden, n_iter=max(1, round(budget / per_epoch)), random_state=0
+        )
+        started = time.perf_counter()
+        estimator.fit(x)
+        seconds = time.perf_counter() - started
+    what = f"PCD-1 (mean field), lr {estimator.learning_rate}, batch {estimator.batch_size}"
+    return _sklearn_to_rbm(estimator, "cpu"), {
+        "epochs": estimator.n_iter,
+        "train_seconds": seconds,
+        "recipe": what,
+    }
+
+
+def _score(model: RBM, data, args) -> dict:
+    report = rbmvae.evaluate(
+        model,
+        data,
+        likelihood_images=args.images,
+        ais_runs=args.runs,
+        ais_betas=args.betas,
+        raise_images=args.raise_images,
+        fractions=(),
+        baselines=False,
+    )
+    ais = report["log_likelihood"]["ais"]
+    return {
+        "test_images": report["log_likelihood"]["test_images"]["n"],
+        "ll": ais["mean_log_likelihood"]["value"],
+        "low": (ais.get("bracket") or {}).get("low", {}).get("value"),
+        "ess": ais["effective_runs"]["value"],
+        "runs": ais["n_runs"],
+        "betas": ais["n_betas"],
+        "delta": (ais.get("doubled_betas") or {}).get("delta", {}).get("value"),
+        "reliable": ais["reliable"],
+        "problems": ais["problems"],
+        "score_seconds": ais["seconds"]["value"],
+    }
+
+
+def side(args) -> None:
+    """One side, every budget: train, score, write ``OUT/SIDE-BUDGET.json``."""
+    torch.set_num_threads(args.threads)
+    data = rbmvae.load_dataset(args.dataset, data_dir=args.data_dir)
+    if args.train_images:
+        data = data.subset(n_train=args.train_images)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train = _train_rbmvae if args.side == "rbmvae" else _train_sklearn
+    for budget in args.budgets:
+        model, record = train(data, args.hidden, budget)
+        record.update(side=args.side, budget=budget, threads=args.threads)
+        record.update(_score(model, data, args))
+        (out / f"{args.side}-{budget:g}.json").write_text(json.dumps(record, indent=1) + "\n")
+        print(json.dumps({k: record[k] for k in ("side", "budget", "train_seconds", "ll")}))
+
+
+def _side_command(args, which: str) -> list[str]:
+    command = [sys.executable, str(Path(__file__).resolve()), "--dataset", args.dataset]
+    if args.data_dir:
+        command += ["--data-dir", args.data_dir]
+    command += ["side", which, "--out", args.out, "--threads", "1"]
+    command += ["--budgets", ",".join(f"{b:g}" for b in args.budgets)]
+    for name in ("hidden", "images", "runs", "betas", "raise_images", "train_images"):
+        value = getattr(args, name)
+        if value is not None:
+            command += [f"--{name.replace('_', '-')}", str(value)]
+    return command
+
+
+def run(args) -> None:
+    """Both sides (at once, one core each, unless ``--sequential``), then the table."""
+    sides = [s for s in SIDES if not (s == "sklearn" and args.no_sklearn)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    started = time.perf_counter()
+    if args.sequential:
+        for which in sides:
+            subprocess.run(_side_command(args, which), check=True, env=env)
+    else:
+        children = [subprocess.Popen(_side_command(args, which), env=env) for which in sides]
+        codes = [child.wait() for child in children]
+        if any(codes):
+            raise SystemExit(f"a side failed (exit codes {codes})")
+    print(f"both sides: {time.perf_counter() - started:.0f} s")
+    table(args)
+
+
+def _rows(root: Path) -> list[dict]:
+    rows = [json.loads(p.read_text()) for p in sorted(root.glob("*-*.json"))]
+    return sorted(rows, key=lambda r: (r["budget"], SIDES.index(r["side"])))
+
+
+def _figure(row: dict) -> str:
+    if not row["reliable"]:
+        return f"unreliable ({'; '.join(row['problems'])})"
+    low = "" if row["low"] is None else f" [{row['low']:.2f}, {row['ll']:.2f}]"
+    return f"**{row['ll']:.2f}**{low}"
+
+
+def render_section(rows: list[dict], plot: str | None) -> str:
+    """The section of RESULTS.md: the table and, when ``plot`` is given, the figure."""
+    lines = [
+        "## Quality per second: rbmvae's recipe against scikit-learn's BernoulliRBM",
+        "",
+        __doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`"),
+        "",
+        __doc__.split("\n\n")[2].replace("\n", " ").replace("``", "`").rstrip(":"),
+        "",
+        "| budget | side | recipe | epochs | real training s | AIS test log-likelihood "
+        "(RAISE bracket) | ESS (of runs) | doubled betas |",
+        "| ---: | --- | --- | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for r in rows:
+        delta = "-" if r["delta"] is None else f"{r['delta']:+.2f}"
+        lines.append(
+            f"| {r['budget']:g} s | {r['side']} | {r['recipe']} | {r['epochs']} "
+            f"| {r['train_seconds']:.1f} | {_figure(r)} | {r['ess']:.1f} ({r['runs']}) "
+            f"| {delta} |"
+        )
+    scored = rows[0] if rows else None
+    if scored:
+        lines += [
+            "",
+            f"AIS: {scored['runs']} runs, {scored['betas']} betas, on {scored['test_images']} "
+            f"test digits; one thread per side ({scored['threads']}).",
+        ]
+    if plot:
+        lines += ["", f"![equal budget]({Path(plot).name})"]
+    return "\n".join(lines)
+
+
+def _plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    for which in SIDES:
+        mine = [r for r in rows if r["side"] == which]
+        if mine:
+            xs = [r["train_seconds"] for r in mine]
+            ax.plot(xs, [r["ll"] for r in mine], marker="o", label=which)
+            for r in mine:
+                if not r["reliable"]:
+                    ax.plot(r["train_seconds"], r["ll"], marker="x", color="k", markersize=9)
+    ax.set_xscale("log")
+    ax.set_xlabel("real training time, s (1 thread)")
+    ax.set_ylabel("AIS test log-likelihood (nats)")
+    ax.set_title("RBM, 500 hidden, same budgets (x: unreliable)", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def table(args) -> None:
+    rows = _rows(Path(args.out))
+    if args.plot:
+        _plot(rows, args.plot)
+    text = render_section(rows, args.plot)
+    print(text)
+    if args.results:
+        replace_section(args.results, SECTION, text)
+
+
+def _budgets(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="mnist")
+    parser.add_argument("--data-dir", default=None)
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, func in (("run", run), ("side", side), ("table", table)):
+        p = sub.add_parser(name)
+        p.set_defaults(func=func)
+        if name == "side":
+            p.add_argument("side", choices=SIDES)
+            p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--out", default="runs/equal-budget")
+        p.add_argument("--budgets", type=_budgets, default=[30.0, 120.0, 480.0])
+        p.add_argument("--hidden", type=int, default=500)
+        p.add_argument("--images", type=int, default=None, help="test digits (default all)")
+        p.add_argument("--runs", type=int, default=100)
+        p.add_argument("--betas", type=int, default=4000)
+        p.add_argument("--raise-images", type=int, default=100)
+        p.add_argument("--train-images", type=int, default=None)
+        p.add_argument("--plot", default=str(HERE / "equal-budget.png"))
+        p.add_argument("--results", default=str(HERE / "RESULTS.md"))
+        p.add_argument("--sequential", action="store_true")
+        p.add_argument("--no-sklearn", action="store_true")
+    args = parser.parse_args(argv)
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
