@@ -26,6 +26,8 @@ from rbmvae.models import RBM, VAE
         (["train", "rbm", "--epochs", "2.5"], "'2.5' is not an integer"),
         (["train", "rbm", "--lr", "0"], "--lr: must be positive"),
         (["sample", "--model", "m", "--n", "0"], "--n: must be a positive integer"),
+        (["reproduce", "--jobs", "0"], "--jobs: must be a positive integer, got 0"),
+        (["reproduce", "--jobs", "many"], "--jobs: 'many' is not an integer"),
     ],
 )
 def test_out_of_range_arguments(argv, message, run_cli, assert_cli_error):
