@@ -137,8 +137,10 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
     assert (QUICK.dataset, FULL.dataset) == ("mnist-sample", "mnist")
     assert QUICK.training["rbm"] == TrainConfig.defaults_for("rbm", epochs=5, method="cd", k=1)
     assert QUICK.training["vae"] == TrainConfig.defaults_for("vae", epochs=8)
-    assert FULL.training["rbm"] == TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=20)
-    assert (FULL.training["rbm"].k, FULL.training["rbm"].k_final) == (1, 10)
+    assert FULL.training["rbm"] == TrainConfig.defaults_for(
+        "rbm", recipe="cd-rising", epochs=12, k_final=25
+    )
+    assert (FULL.training["rbm"].k, FULL.training["rbm"].k_final) == (1, 25)
     vae = FULL.training["vae"]
     assert (vae.epochs, vae.binarize, vae.lr_schedule, vae.iwae_k) == (
         30,
