@@ -128,15 +128,15 @@ def run_task(task: StudyTask, context: WorkerContext) -> dict:
             None, data, Path(task.directory), task.evaluation, force=context.force, device=device
         )
         return {"name": task.name, "action": None, "seconds": {BASELINES: _since(started)}}
+    directory = Path(task.directory)
     model, meta, action = train_or_reuse(
-        task.spec, task.config, data, Path(task.directory), device, force=context.force,
-        progress=False,
-    )  # fmt: skip
+        task.spec, task.config, data, directory, device, force=context.force, progress=False
+    )
     trained = time.perf_counter()
     evaluate_or_reuse(
         model,
         data,
-        Path(task.directory),
+        directory,
         task.evaluation,
         force=context.force,
         weights_sha256=meta.get("weights_sha256"),
