@@ -218,6 +218,7 @@ def _plot(rows: list[dict], path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     for which in SIDES:
@@ -229,6 +230,9 @@ def _plot(rows: list[dict], path: str) -> None:
                 if not r["reliable"]:
                     ax.plot(r["train_seconds"], r["ll"], marker="x", color="k", markersize=9)
     ax.set_xscale("log")
+    ticks = sorted({round(r["train_seconds"]) for r in rows})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("real training time, s (1 thread)")
     ax.set_ylabel("AIS test log-likelihood (nats)")
     ax.set_title("RBM, 500 hidden, same budgets (x: unreliable)", fontsize=9)

@@ -110,6 +110,7 @@ def _plot(results: dict, path: str) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.3), dpi=100)
     for ax, (title, (kind, _)) in zip(axes, SWEEPS.items(), strict=True):
@@ -120,6 +121,10 @@ def _plot(results: dict, path: str) -> None:
         ax.plot(xs, [p["floor_with_draws"] for p in points], linestyle=":", label="+ draws")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_major_formatter(ScalarFormatter())
         ax.set_xlabel(kind)
         ax.set_title(title, fontsize=8)
     axes[0].set_ylabel("seconds per epoch")
@@ -137,10 +142,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--min-seconds", type=float, default=0.2)
     parser.add_argument("--json", default=None, help="also write the raw figures here")
+    parser.add_argument("--from-json", default=None, help="render these figures, measure nothing")
     parser.add_argument("--plot", default=str(HERE / "scaling.png"))
     parser.add_argument("--results", default=str(HERE / "RESULTS.md"))
     args = parser.parse_args(argv)
-    results = measure(args)
+    measured = json.loads(Path(args.from_json).read_text()) if args.from_json else None
+    results = measured or measure(args)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     if args.plot:
