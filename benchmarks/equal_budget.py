@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 import rbmvae
-from benchmarks.recipes import seconds_per_update
+from benchmarks.recipes import ais_score, seconds_per_update
 from benchmarks.sections import replace_section
 from benchmarks.workloads_compared import _sklearn_to_rbm
 from rbmvae.models.rbm import RBM
@@ -96,29 +96,7 @@ def _train_sklearn(data, hidden: int, budget: float) -> tuple[RBM, dict]:
 
 
 def _score(model: RBM, data, args) -> dict:
-    report = rbmvae.evaluate(
-        model,
-        data,
-        likelihood_images=args.images,
-        ais_runs=args.runs,
-        ais_betas=args.betas,
-        raise_images=args.raise_images,
-        fractions=(),
-        baselines=False,
-    )
-    ais = report["log_likelihood"]["ais"]
-    return {
-        "test_images": report["log_likelihood"]["test_images"]["n"],
-        "ll": ais["mean_log_likelihood"]["value"],
-        "low": (ais.get("bracket") or {}).get("low", {}).get("value"),
-        "ess": ais["effective_runs"]["value"],
-        "runs": ais["n_runs"],
-        "betas": ais["n_betas"],
-        "delta": (ais.get("doubled_betas") or {}).get("delta", {}).get("value"),
-        "reliable": ais["reliable"],
-        "problems": ais["problems"],
-        "score_seconds": ais["seconds"]["value"],
-    }
+    return ais_score(model, data, args.images, args.runs, args.betas, args.raise_images)[1]
 
 
 def side(args) -> None:

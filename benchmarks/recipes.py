@@ -84,6 +84,36 @@ def train(args) -> None:
     print(json.dumps({k: record[k] for k in ("recipe", "train_seconds", "epochs")}))
 
 
+def ais_score(model, data, images, runs: int, betas: int, raise_images: int, doubled=True):
+    """``rbmvae.evaluate``'s AIS of ``model`` on the first ``images`` test digits (None: all),
+    with the doubled-betas rerun and RAISE; returns the whole report and a summary of it."""
+    report = rbmvae.evaluate(
+        model,
+        data,
+        likelihood_images=images,
+        ais_runs=runs,
+        ais_betas=betas,
+        raise_images=raise_images,
+        ais_doubled_check=doubled,
+        fractions=(),
+        baselines=False,
+    )
+    ais = report["log_likelihood"]["ais"]
+    summary = {
+        "test_images": report["log_likelihood"]["test_images"]["n"],
+        "ll": ais["mean_log_likelihood"]["value"],
+        "low": (ais.get("bracket") or {}).get("low", {}).get("value"),
+        "ess": ais["effective_runs"]["value"],
+        "runs": ais["n_runs"],
+        "betas": ais["n_betas"],
+        "delta": (ais.get("doubled_betas") or {}).get("delta", {}).get("value"),
+        "reliable": ais["reliable"],
+        "problems": ais["problems"],
+        "score_seconds": ais["seconds"]["value"],
+    }
+    return report, summary
+
+
 def score(args) -> None:
     torch.set_num_threads(1)
     data = rbmvae.load_dataset(args.dataset, data_dir=args.data_dir)
@@ -91,30 +121,12 @@ def score(args) -> None:
     model = rbmvae.load_model(out)
     if isinstance(model, tuple):
         model = model[0]
-    report = rbmvae.evaluate(
-        model,
-        data,
-        likelihood_images=args.images,
-        ais_runs=args.runs,
-        ais_betas=args.betas,
-        raise_images=args.raise_images,
-        ais_doubled_check=not args.no_doubled,
-        fractions=(),
-        baselines=False,
+    report, summary = ais_score(
+        model, data, args.images, args.runs, args.betas, args.raise_images, not args.no_doubled
     )
     tag = f"score-{args.images}-{args.runs}-{args.betas}-{args.raise_images}.json"
     (out / tag).write_text(json.dumps(report, indent=1))
-    ais = report["log_likelihood"]["ais"]
-    brief = {
-        "ll": ais["mean_log_likelihood"]["value"],
-        "effective_runs": ais["effective_runs"]["value"],
-        "bracket": ais.get("bracket", {}).get("low", {}).get("value"),
-        "doubled_delta": ais.get("doubled_betas", {}).get("delta", {}).get("value"),
-        "reliable": ais["reliable"],
-        "problems": ais["problems"],
-        "seconds": ais["seconds"]["value"],
-    }
-    print(json.dumps(brief))
+    print(json.dumps(summary))
 
 
 def _rows(root: Path) -> list[dict]:
