@@ -41,7 +41,7 @@ import torch
 
 import rbmvae
 from benchmarks.recipes import ais_score, seconds_per_update
-from benchmarks.sections import replace_section
+from benchmarks.sections import publish
 from benchmarks.workloads_compared import _sklearn_to_rbm
 from rbmvae.models.rbm import RBM
 from rbmvae.study.settings import FULL
@@ -224,10 +224,7 @@ def table(args) -> None:
     rows = _rows(Path(args.out))
     if args.plot:
         _plot(rows, args.plot)
-    text = render_section(rows, args.plot)
-    print(text)
-    if args.results:
-        replace_section(args.results, SECTION, text)
+    publish(args.results, SECTION, render_section(rows, args.plot))
 
 
 def _budgets(text: str) -> list[float]:

@@ -66,6 +66,21 @@ def _goal(seconds: float, floor: float) -> str:
     return "met" if ratio <= FLOOR_GOAL else f"missed by {ratio / FLOOR_GOAL - 1:.0%}"
 
 
+def _floor_cells(seconds: float, floor: dict | None, digits: int) -> list[str]:
+    """Matmul floor, floor with draws, the two ratios, the 1.3x goal and the GFLOP of a row."""
+    if not floor:
+        return ["-"] * 6
+    gemm, total = floor["gemm_seconds"], floor["seconds"]
+    return [
+        f"{gemm:.{digits}f}",
+        f"{total:.{digits}f}",
+        _ratio(seconds, gemm),
+        _ratio(seconds, total),
+        _goal(seconds, gemm),
+        f"{floor['flops'] / 1e9:.0f}",
+    ]
+
+
 def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:.2f}" if a and b else "-"
 
@@ -177,17 +192,8 @@ def _training_section(results: dict, floors: dict, settings: Settings) -> list[s
         seconds = result["epoch_seconds"]["median"]
         f = floors.get(label)
         note = f" (on {result['images']} images, scaled)" if result.get("scale", 1) > 1 else ""
-        floor_cells = ["-"] * 7
-        if f:
-            floor_cells = [
-                f"{f['gemm_seconds']:.2f}",
-                f"{f['seconds']:.2f}",
-                _ratio(seconds, f["gemm_seconds"]),
-                _ratio(seconds, f["seconds"]),
-                _goal(seconds, f["gemm_seconds"]),
-                f"{f['flops'] / 1e9:.0f}",
-                f"{f['flops'] / 1e9 / seconds:.0f}",
-            ]
+        floor_cells = _floor_cells(seconds, f, 2)
+        floor_cells.append(f"{f['flops'] / 1e9 / seconds:.0f}" if f else "-")
         lines.append(
             _row(
                 f"{label}{note}",
@@ -338,16 +344,7 @@ def _evaluation_section(results: dict, floors: dict, settings: Settings) -> list
             continue
         seconds = result["seconds"]["median"]
         f = floors.get(label)
-        floor_cells = ["-"] * 6
-        if f:
-            floor_cells = [
-                f"{f['gemm_seconds']:.1f}",
-                f"{f['seconds']:.1f}",
-                _ratio(seconds, f["gemm_seconds"]),
-                _ratio(seconds, f["seconds"]),
-                _goal(seconds, f["gemm_seconds"]),
-                f"{f['flops'] / 1e9:.0f}",
-            ]
+        floor_cells = _floor_cells(seconds, f, 1)
         lines.append(
             _row(label, _stat(result["seconds"], 1), *floor_cells, _mb(result), _others(result))
         )
@@ -377,7 +374,7 @@ def _reproduce_section(results: dict, settings: Settings) -> list[str]:
 def _targets_section(results: dict, floors: dict, settings: Settings) -> list[str]:
     lines = [
         "",
-        "## Targets (issue 6)",
+        "## Targets (issues 6 and 15)",
         "",
         *_table_head("target | measured | met", "--- ---: :---:"),
     ]

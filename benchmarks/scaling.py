@@ -28,7 +28,7 @@ import torch
 import rbmvae
 from benchmarks.costs import Cost, batch_sizes, rbm_epoch_cost, vae_step_cost
 from benchmarks.harness import measure_floor
-from benchmarks.sections import replace_section
+from benchmarks.sections import publish
 from benchmarks.settings import N_VISIBLE, VAE_HIDDEN
 from rbmvae.models import build_model
 
@@ -152,10 +152,7 @@ def main(argv: list[str] | None = None) -> None:
         Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
     if args.plot:
         _plot(results, args.plot)
-    text = render_section(results, args.plot)
-    print(text)
-    if args.results:
-        replace_section(args.results, SECTION, text)
+    publish(args.results, SECTION, render_section(results, args.plot))
 
 
 if __name__ == "__main__":

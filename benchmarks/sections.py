@@ -33,6 +33,13 @@ def replace_section(path: str | Path, name: str, text: str) -> None:
     partial.replace(path)
 
 
+def publish(path: str | Path | None, name: str, text: str) -> None:
+    """Print a script's section, and put it into ``path`` (None: print only)."""
+    print(text)
+    if path:
+        replace_section(path, name, text)
+
+
 def kept_tail(path: str | Path) -> str:
     """What ``run.py`` keeps when it rewrites ``path``: everything from ``HAND_MARKER`` on."""
     path = Path(path)

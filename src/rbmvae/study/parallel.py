@@ -164,6 +164,7 @@ def run_in_workers(
             flush=True,
         )
     spawn = multiprocessing.get_context("spawn")
+    others = set(multiprocessing.active_children())  # the caller's own, left alone
     executor = ProcessPoolExecutor(
         workers, spawn, initializer=_start_worker, initargs=(context.threads,)
     )
@@ -184,7 +185,7 @@ def run_in_workers(
                         flush=True,
                     )
     except BaseException:
-        for child in multiprocessing.active_children():
+        for child in set(multiprocessing.active_children()) - others:
             child.terminate()
         executor.shutdown(wait=False, cancel_futures=True)
         raise
