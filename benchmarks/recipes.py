@@ -28,12 +28,11 @@ from rbmvae.training import TrainConfig, fit, make_objective
 
 
 def _value(text: str):
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
+    """A ``--set`` value as the CLI reads it: JSON (``25``, ``0.01``, ``true``), else the text."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
 
 
 def seconds_per_update(config: TrainConfig, data, n_hidden: int, updates: int = 8) -> float:

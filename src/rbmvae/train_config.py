@@ -41,12 +41,14 @@ class TrainConfig:
     monitor_size: int = 1000
     # RBM recipes (docs/derivation.md, s. 1.11-1.12): k rising to k_final (0: fixed k), the
     # number of persistent chains (0: the batch size), parallel tempering's temperatures, the
-    # initialization ("assignment": the original assignment's).
+    # initialization ("assignment": the original assignment's), and the centered gradient
+    # (s. 1.13: Melchior, Fischer and Wiskott 2016).
     k_final: int = 0
     chains: int = 0
     pt_temperatures: int = 10
     pt_min_beta: float = 0.5
     init: str = "hinton"
+    centering: bool = False
     # VAE: bound trained (1: ELBO, k > 1: L_k of Eq. 2.7), KL warm-up epochs (0: none, Eq. 2.8);
     # the cosine and exponential schedules end at final_lr_fraction * learning_rate
     iwae_k: int = 1
@@ -63,6 +65,14 @@ class TrainConfig:
             raise ConfigError(f"unknown recipe {recipe!r}; known: {', '.join(RECIPES)}")
         settings = {**KIND_DEFAULTS[kind], **(RECIPES[recipe] if recipe else {})}
         return cls(**settings).replace(**overrides)
+
+    @classmethod
+    def completed(cls, stored: dict | None) -> dict | None:
+        """A stored settings dict with every setting added since it was written at its default
+        (a new setting's default reproduces the training done before it existed)."""
+        if not isinstance(stored, dict):
+            return stored
+        return {**{f.name: f.default for f in dataclasses.fields(cls)}, **stored}
 
     def replace(self, **overrides) -> TrainConfig:
         """A validated copy with ``overrides`` (setting names as keys; unknown names refused)."""
@@ -94,6 +104,8 @@ class TrainConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"{name.replace('_', ' ')} must be an integer >= 0")
         positive_int("PT temperatures", self.pt_temperatures)
+        if not isinstance(self.centering, bool):
+            raise ConfigError(f"centering must be true or false, got {self.centering!r}")
         if not 0 <= self.pt_min_beta < 1:
             raise ConfigError(f"pt min beta must be in [0, 1), got {self.pt_min_beta}")
         for name, allowed in CHOICES.items():

@@ -15,6 +15,7 @@ from torch import nn
 from . import checkpoint
 from .errors import CheckpointError
 from .objectives import Objective
+from .train_config import TrainConfig
 
 
 def _flatten_optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
@@ -85,7 +86,7 @@ def save_state(
 
 
 def _comparable(config: dict) -> dict:
-    return {k: v for k, v in config.items() if k != "epochs"}
+    return {k: v for k, v in TrainConfig.completed(config).items() if k != "epochs"}
 
 
 def restore_state(

@@ -30,6 +30,7 @@ def rbm_objective(config) -> ContrastiveDivergence:
         "k_final": getattr(config, "k_final", 0),
         "chains": getattr(config, "chains", 0),
         "init": getattr(config, "init", "hinton"),
+        "centering": getattr(config, "centering", False),
     }
     if config.method == "pt":
         return ParallelTempering(

@@ -1,5 +1,6 @@
 """Contrastive divergence for the RBM: CD-k (with a rising k), persistent CD with any number of
-chains (docs/derivation.md, s. 1.7, 1.8, 1.11) and the assignment's initialization."""
+chains, the centered gradient (docs/derivation.md, s. 1.7, 1.8, 1.11, 1.13) and the assignment's
+initialization."""
 
 from __future__ import annotations
 
@@ -13,6 +14,28 @@ from .base import Objective
 
 RBM_METHODS = ("cd", "pcd", "pt")
 RBM_INITS = ("hinton", "assignment")
+# How fast the hidden offset of the centered gradient follows the data's hidden means (Eq. 1.19;
+# Melchior, Fischer and Wiskott 2016 recommend 0.01).
+CENTERING_RATE = 0.01
+
+
+def centered_gradients(
+    grad_weight: torch.Tensor,
+    grad_visible: torch.Tensor,
+    grad_hidden: torch.Tensor,
+    visible_offset: torch.Tensor,
+    hidden_offset: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The centered RBM's update written in the ordinary parameters (Eq. 1.18).
+
+    ``grad_*`` are the ordinary gradients of Eqs. 1.11, 1.12 (W: (D, H), b: (D,), c: (H,));
+    ``visible_offset`` mu (D,) and ``hidden_offset`` lambda (H,) are the centering offsets.
+    Returns ``(W - mu c' - b lambda', b - W_c lambda, c - W_c' mu)`` with ``W_c`` the first: the
+    gradient with respect to the centered parameters, moved back into W, b and c.
+    """
+    weight = grad_weight - torch.outer(visible_offset, grad_hidden)
+    weight -= torch.outer(grad_visible, hidden_offset)
+    return weight, grad_visible - weight @ hidden_offset, grad_hidden - weight.t() @ visible_offset
 
 
 def k_at(k: int, k_final: int, epoch: int, epochs: int) -> int:
@@ -39,7 +62,9 @@ class ContrastiveDivergence(Objective):
     epochs when ``k_final > 0`` (Eq. 1.15); PCD keeps ``chains`` persistent chains (in hidden
     space; 0: as many as the first batch has rows) across updates. Following Hinton's guide, the hidden units driven by data are
     sampled, the last visible update of CD uses probabilities, and every hidden statistic uses
-    probabilities; PCD's chains keep binary visible states.
+    probabilities; PCD's chains keep binary visible states. ``centering`` replaces the gradient
+    by the centered one (Eq. 1.18) with the training images' mean as the visible offset and a
+    running mean of the data's hidden probabilities as the hidden offset (Eq. 1.19).
     """
 
     def __init__(
@@ -50,6 +75,7 @@ class ContrastiveDivergence(Objective):
         k_final: int = 0,
         chains: int = 0,
         init: str = "hinton",
+        centering: bool = False,
     ) -> None:
         one_of("RBM method", method, RBM_METHODS)
         one_of("RBM initialization", init, RBM_INITS)
@@ -59,6 +85,8 @@ class ContrastiveDivergence(Objective):
         self.k_final = k_final
         self.chains = chains
         self.init = init
+        self.centering = bool(centering)
+        self.offsets: dict[str, torch.Tensor] = {}
         self.monitor_seed = monitor_seed
         self.chain_hidden: torch.Tensor | None = None
         self._monitor_cache: tuple | None = None
@@ -69,6 +97,11 @@ class ContrastiveDivergence(Objective):
         else:
             model.reset_parameters(visible_mean=train_images.mean(0), generator=generator)
         self.chain_hidden = None
+        if self.centering:  # Eq. 1.19's starting offsets: the pixel means, and 1/2
+            self.offsets = {
+                "visible_offset": train_images.mean(0).to(model.weight.dtype),
+                "hidden_offset": model.weight.new_full((model.n_hidden,), 0.5),
+            }
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
         self.k = k_at(self.k_start, self.k_final, epoch, epochs)
@@ -101,17 +134,24 @@ class ContrastiveDivergence(Objective):
                 chains = self._chains_from_data(model, batch, generator)
             return self._apply(model, batch, *chains)
 
-    @staticmethod
-    def _apply(model: RBM, batch, data_softplus, data_probs, visible, model_softplus, model_probs):
-        """Write the CD gradients (Eqs. 1.11-1.12) into ``.grad`` and return the CD objective
-        (Eq. 1.10) from the chains' statistics: ``visible`` (M, D) and ``model_probs`` (M, H)
-        for the model term, ``data_probs`` (B, H) for the data term."""
+    def _apply(
+        self, model: RBM, batch, data_softplus, data_probs, visible, model_softplus, model_probs
+    ):
+        """Write the CD gradients (Eqs. 1.11-1.12; centered: Eq. 1.18) into ``.grad`` and return
+        the CD objective (Eq. 1.10) from the chains' statistics: ``visible`` (M, D) and
+        ``model_probs`` (M, H) for the model term, ``data_probs`` (B, H) for the data term."""
         grads = model.contrastive_gradients(batch, data_probs, visible, model_probs)
+        loss = torch.dot(model.visible_bias, grads[1])
+        if self.centering:
+            if not self.offsets:
+                raise RuntimeError("the centered gradient needs setup() (or a resumed state)")
+            hidden_offset = self.offsets["hidden_offset"]  # Eq. 1.19, updated in place
+            hidden_offset.lerp_(data_probs.mean(0), CENTERING_RATE)
+            grads = centered_gradients(*grads, self.offsets["visible_offset"], hidden_offset)
         for param, grad in zip(
             (model.weight, model.visible_bias, model.hidden_bias), grads, strict=True
         ):
             param.grad = grad
-        loss = torch.dot(model.visible_bias, grads[1])
         return loss + (model_softplus / visible.shape[0] - data_softplus / batch.shape[0])
 
     def _chains_from_data(self, model: RBM, batch: torch.Tensor, generator: torch.Generator):
@@ -185,7 +225,9 @@ class ContrastiveDivergence(Objective):
         }
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {} if self.chain_hidden is None else {"chain_hidden": self.chain_hidden}
+        chains = {} if self.chain_hidden is None else {"chain_hidden": self.chain_hidden}
+        return {**chains, **self.offsets}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         self.chain_hidden = tensors.get("chain_hidden")
+        self.offsets = {k: tensors[k] for k in ("visible_offset", "hidden_offset") if k in tensors}

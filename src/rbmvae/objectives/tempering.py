@@ -144,7 +144,9 @@ class ParallelTempering(ContrastiveDivergence):
             )
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {} if self.chain_visible is None else {"chain_visible": self.chain_visible}
+        chains = {} if self.chain_visible is None else {"chain_visible": self.chain_visible}
+        return {**chains, **self.offsets}
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
+        super().load_state_tensors(tensors)
         self.chain_visible = tensors.get("chain_visible")

@@ -41,7 +41,7 @@ def _finished(directory: Path, wanted: dict, epochs: int) -> bool:
         return False
     have = {
         "config": meta.get("config"),
-        "train_config": meta.get("train_config"),
+        "train_config": TrainConfig.completed(meta.get("train_config")),
         "dataset": (meta.get("dataset") or {}).get("name"),
     }
     return have == wanted and meta.get("epochs_completed") == epochs
@@ -57,7 +57,7 @@ def _resumable(directory: Path, wanted: dict) -> bool:
         return False
     return (
         info.get("model_config") == wanted["config"]
-        and info.get("train_config") == wanted["train_config"]
+        and TrainConfig.completed(info.get("train_config")) == wanted["train_config"]
     )
 
 
