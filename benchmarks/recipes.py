@@ -177,12 +177,18 @@ def table(args) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+        fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
         for recipe in sorted({r["recipe"] for r in rows}):
             mine = sorted((r for r in rows if r["recipe"] == recipe), key=lambda r: r["minutes"])
-            xs = [r["minutes"] for r in mine]
-            ax.plot(xs, [r["ll"] for r in mine], marker="o", label=recipe)
-            for r in mine:
+            ax.scatter([r["minutes"] for r in mine], [r["ll"] for r in mine], label=recipe, s=18)
+            for r in mine:  # each run named, so runs of one recipe with other settings differ
+                ax.annotate(
+                    r["name"],
+                    (r["minutes"], r["ll"]),
+                    fontsize=6,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
                 if not r["reliable"]:
                     ax.plot(r["minutes"], r["ll"], marker="x", color="k", markersize=9)
         ax.axhline(-86.34, color="grey", linestyle="--", linewidth=0.8)
@@ -194,7 +200,7 @@ def table(args) -> None:
         fig.savefig(args.plot)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--data-dir", default=None)
@@ -219,7 +225,7 @@ def main() -> None:
     p.add_argument("root")
     p.add_argument("--plot", default=None)
     p.set_defaults(run=table)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.run(args)
 
 

@@ -369,3 +369,28 @@ def test_equal_budget_trains_both_sides_and_shows_their_real_times(tmp_path):
         if not row["reliable"]:
             assert f"**{row['ll']:.2f}**" not in text
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_recipe_script_trains_scores_and_tabulates_a_run(tmp_path, capsys):
+    from benchmarks import recipes
+
+    out, plot = tmp_path / "runs", tmp_path / "recipes.png"
+    common = ["--dataset", "mnist-sample"]
+    recipes.main(
+        common
+        + ["train", "--recipe", "cd-rising", "--hidden", "8", "--out", str(out)]
+        + ["--name", "tiny", "--set", "epochs=1", "--set", "centering=true"]
+    )
+    record = json.loads((out / "tiny" / "recipe.json").read_text())
+    assert record["epochs"] == 1 and record["config"]["centering"] is True
+    recipes.main(
+        common
+        + ["score", str(out / "tiny"), "--images", "50", "--runs", "4", "--betas", "30"]
+        + ["--raise-images", "4"]
+    )
+    assert (out / "tiny" / "score-50-4-30-4.json").exists()
+    capsys.readouterr()
+    recipes.main(["table", str(out), "--plot", str(plot)])
+    table = capsys.readouterr().out
+    assert "| tiny | 1 |" in table and "| 50 |" in table
+    assert plot.read_bytes()[:4] == b"\x89PNG"
