@@ -148,7 +148,7 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
         "cosine",
         1,
     )
-    assert LITERATURE.training["rbm"].k_final == 25 and LITERATURE.training["vae"].iwae_k == 5
+    assert LITERATURE.training["rbm"].k_final == 100 and LITERATURE.training["vae"].iwae_k == 5
     for settings in (QUICK, FULL, LITERATURE):
         assert settings.rbm_hidden == (20, 100, 500) and settings.vae_latent == (2, 8, 16)
         assert settings.vae_hidden == 256 and isinstance(settings.evaluation, EvaluationSettings)
