@@ -65,7 +65,13 @@ def batch_sizes(n_images: int, batch: int) -> list[int]:
 
 
 def rbm_step_cost(
-    n: int, hidden: int, method: str, k: int, visible: int = N_VISIBLE, chains: int | None = None
+    n: int,
+    hidden: int,
+    method: str,
+    k: int,
+    visible: int = N_VISIBLE,
+    chains: int | None = None,
+    temperatures: int = 1,
 ) -> Cost:
     """One CD-k / PCD-k step on ``n`` images (``ContrastiveDivergence.step``, Eq. 1.13-1.14).
 
@@ -74,9 +80,22 @@ def rbm_step_cost(
     (the batch size; the last batch of an epoch may be shorter) and computes the hidden inputs of
     the data and of the chains' last states as one product. Draws: PCD samples the chains'
     visible and hidden states every sweep; CD samples the data-driven hidden units and every
-    state but the last visible and hidden ones (which are probabilities)."""
+    state but the last visible and hidden ones (which are probabilities). Parallel tempering
+    (``ParallelTempering.step``, Eqs. 1.16-1.17) sweeps ``chains`` chains at each of
+    ``temperatures`` temperatures: the hidden inputs of all once, then per round ``h W'`` and
+    ``v W`` for all and one uniform per state and per exchanged pair; the data's hidden inputs
+    and the weight gradient as PCD's."""
     cost = Cost()
-    if method == "pcd":
+    if method == "pt":
+        chains = n if chains is None else chains
+        rows = chains * temperatures
+        cost.add(Gemm("NN", rows, visible, hidden), 1 + k)
+        cost.add(Gemm("NT", rows, hidden, visible), k)
+        cost.add(Gemm("NN", n, visible, hidden))
+        cost.add(Gemm("TN", visible, n, hidden))
+        cost.add(Gemm("TN", visible, chains, hidden))
+        cost.uniform = k * (rows * (visible + hidden) + (temperatures - 1) * chains)
+    elif method == "pcd":
         chains = n if chains is None else chains
         cost.add(Gemm("NN", n + chains, visible, hidden))
         cost.add(Gemm("NN", chains, visible, hidden), k - 1)
@@ -93,12 +112,21 @@ def rbm_step_cost(
 
 
 def rbm_epoch_cost(
-    n_images: int, batch: int, hidden: int, method: str, k: int, stochastic: bool = True
+    n_images: int,
+    batch: int,
+    hidden: int,
+    method: str,
+    k: int,
+    stochastic: bool = True,
+    chains: int | None = None,
+    temperatures: int = 1,
 ) -> Cost:
-    """One epoch: every step, plus one uniform per pixel for the epoch's stochastic binarization."""
+    """One epoch: every step, plus one uniform per pixel for the epoch's stochastic binarization.
+    ``chains``: the persistent chains (per temperature; None: the batch size)."""
     cost = Cost()
+    chains = batch if chains is None else chains
     for n in batch_sizes(n_images, batch):
-        cost.merge(rbm_step_cost(n, hidden, method, k, chains=batch))
+        cost.merge(rbm_step_cost(n, hidden, method, k, chains=chains, temperatures=temperatures))
     if stochastic:
         cost.uniform += n_images * N_VISIBLE
     return cost
@@ -208,6 +236,9 @@ def workload_costs(settings: Settings, n_train: int) -> dict[str, Cost]:
     long = max(s.rbm_hidden)
     costs[f"rbm-cd{s.cd_long_k}-h{long}"] = rbm_epoch_cost(
         n_train, s.rbm_batch, long, "cd", s.cd_long_k
+    )
+    costs[f"rbm-pt1-h{long}"] = rbm_epoch_cost(
+        n_train, s.rbm_batch, long, "pt", 1, chains=s.pt_chains, temperatures=s.pt_temperatures
     )
     for latent in s.vae_latent:
         costs[f"vae-z{latent}"] = vae_epoch_cost(n_train, s.vae_batch, latent)

@@ -31,6 +31,8 @@ class Settings:
     vae_batch: int = 128
     cd_long_k: int = 30
     cd_long_images: int = 12000  # CD-30 runs on this many images; its epoch time is scaled
+    pt_chains: int = 50  # parallel tempering (the "pt" recipe): chains per temperature
+    pt_temperatures: int = 10
     equal_time_hidden: int = 500
     equal_time_seconds: float = 90.0
     ais_runs: int = 100

@@ -259,6 +259,9 @@ def plan(settings: Settings) -> list[Step]:
     long, top = max(s.rbm_hidden), max(s.vae_latent)
     cd_long = {**_rbm(s, long, "cd", s.cd_long_k), "images": s.cd_long_images}
     steps.append(Step(f"rbm-cd{s.cd_long_k}-h{long}", "train", cd_long))
+    pt = _rbm(s, long, "pt")  # the "pt" recipe's sampler (its learning rate does not cost time)
+    pt["options"].update(chains=s.pt_chains, pt_temperatures=s.pt_temperatures)
+    steps.append(Step(f"rbm-pt1-h{long}", "train", pt))
     for latent in s.vae_latent:
         save = {"save": f"vae-z{latent}"} if latent == top else {}
         steps.append(Step(f"vae-z{latent}", "train", {**_vae(s, latent), **save}))

@@ -100,6 +100,28 @@ def test_rbm_cost_model_matches_the_products_of_a_training_step(method, k):
     assert torch.equal(replay.get_state(), generator.get_state())
 
 
+@pytest.mark.parametrize("k", [1, 2])
+def test_tempering_cost_model_matches_the_products_and_draws_of_a_step(k):
+    from rbmvae.objectives import ParallelTempering
+
+    rbm = RBM(784, 7)
+    objective = ParallelTempering(temperatures=4, min_beta=0.5, k=k, chains=6)
+    batch = (torch.rand(10, 784, generator=make_generator(0)) < 0.3).float()
+    generator = make_generator(1)
+    objective.step(rbm, batch, generator)
+    draws_before = generator.get_state()
+    flops = counted_flops(lambda: objective.step(rbm, batch, generator))
+    cost = costs.rbm_step_cost(10, 7, "pt", k, chains=6, temperatures=4)
+    assert flops == cost.flops
+    replay = make_generator(0)
+    replay.set_state(draws_before)
+    # per round: one uniform per hidden and visible state of every chain, then one per
+    # neighbouring pair of temperatures and chain (3 pairs of 6 chains at 4 temperatures)
+    assert cost.uniform == k * (4 * 6 * (784 + 7) + 3 * 6)
+    torch.rand(cost.uniform, generator=replay)
+    assert torch.equal(replay.get_state(), generator.get_state())
+
+
 def test_pcd_cost_model_counts_the_chains_on_a_short_last_batch():
     rbm = RBM(784, 5)
     objective = ContrastiveDivergence(method="pcd", k=1)
