@@ -73,7 +73,7 @@ def rbm_step_cost(
     chains: int | None = None,
     temperatures: int = 1,
 ) -> Cost:
-    """One CD-k / PCD-k step on ``n`` images (``ContrastiveDivergence.step``, Eq. 1.13-1.14).
+    """One CD-k, PCD-k or PT step on ``n`` images (``ContrastiveDivergence.step``, Eqs. 1.13-1.14).
 
     Products: hidden inputs of the data, k Gibbs sweeps of ``h W'`` and ``v W``, and the weight
     gradient ``V_model' H_model - V_data' H_data`` (two). PCD runs ``chains`` persistent chains

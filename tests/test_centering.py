@@ -2,15 +2,20 @@
 the centered parameterization of a tiny RBM, whose log-likelihood is exact by enumeration."""
 
 import itertools
+import json
 
 import pytest
 import torch
 
+import rbmvae
+from rbmvae.checkpoint import META_FILE, load_training_state, save_training_state
 from rbmvae.data import Dataset
 from rbmvae.errors import ConfigError
 from rbmvae.models import RBM
 from rbmvae.objectives import ContrastiveDivergence, ParallelTempering
 from rbmvae.objectives.rbm import CENTERING_RATE, centered_gradients
+from rbmvae.study.cache import train_or_reuse
+from rbmvae.study.settings import ModelSpec
 from rbmvae.train_config import TrainConfig
 from rbmvae.training import fit, make_objective
 
@@ -100,11 +105,14 @@ def test_the_objective_applies_the_centered_gradient_with_a_moving_hidden_offset
     assert set(objective.state_tensors()) >= {"visible_offset", "hidden_offset"}
 
 
-def test_centered_training_resumes_bit_identically(tmp_path):
-    g = torch.Generator().manual_seed(0)
-    train = torch.rand(200, 16, generator=g)
+def tiny_data():
+    train = torch.rand(200, 16, generator=torch.Generator().manual_seed(0))
     labels = torch.zeros(200, dtype=torch.long)
-    data = Dataset("tiny", train, labels, train[:50], labels[:50], (4, 4))
+    return Dataset("tiny", train, labels, train[:50], labels[:50], (4, 4))
+
+
+def test_centered_training_resumes_bit_identically(tmp_path):
+    data = tiny_data()
     config = TrainConfig.defaults_for(
         "rbm", epochs=3, batch_size=20, centering=True, monitor_size=50, lr_schedule="constant"
     )
@@ -133,3 +141,42 @@ def test_centering_is_a_setting_of_every_rbm_method():
     stored = TrainConfig.defaults_for("rbm").to_dict()
     del stored["centering"]
     assert TrainConfig.completed(stored) == TrainConfig.defaults_for("rbm").to_dict()
+
+
+def _forget_centering(stored: dict) -> None:
+    del stored["centering"]  # as written before the setting existed
+
+
+def test_a_model_trained_before_the_setting_existed_is_reused_and_resumed(tmp_path):
+    data, spec = tiny_data(), ModelSpec("rbm-h5", "rbm", {"n_hidden": 5})
+    config = TrainConfig.defaults_for("rbm", epochs=1, batch_size=20, monitor_size=50)
+    directory = tmp_path / spec.name
+    assert train_or_reuse(spec, config, data, directory, "cpu", progress=False)[2] == "trained"
+    meta = json.loads((directory / META_FILE).read_text())
+    _forget_centering(meta["train_config"])
+    (directory / META_FILE).write_text(json.dumps(meta))
+    assert train_or_reuse(spec, config, data, directory, "cpu", progress=False)[2] == "reused"
+    centered = config.replace(centering=True)  # a setting that differs is still told apart
+    assert train_or_reuse(spec, centered, data, directory, "cpu", progress=False)[2] == "trained"
+    # an older training state resumes under today's settings with the new one at its default
+    fit(RBM(16, 5), data, config, out_dir=tmp_path / "run", progress=False)
+    tensors, info = load_training_state(tmp_path / "run")
+    _forget_centering(info["train_config"])
+    save_training_state(tmp_path / "run", tensors, info)
+    fit(
+        RBM(16, 5),
+        data,
+        config.replace(epochs=2),
+        out_dir=tmp_path / "run",
+        resume=True,
+        progress=False,
+    )
+    with pytest.raises(rbmvae.CheckpointError, match="other settings"):
+        fit(
+            RBM(16, 5),
+            data,
+            centered.replace(epochs=3),
+            out_dir=tmp_path / "run",
+            resume=True,
+            progress=False,
+        )

@@ -145,7 +145,7 @@ class ParallelTempering(ContrastiveDivergence):
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         chains = {} if self.chain_visible is None else {"chain_visible": self.chain_visible}
-        return {**chains, **self.offsets}
+        return {**super().state_tensors(), **chains}  # the parent's: the centering offsets
 
     def load_state_tensors(self, tensors: dict[str, torch.Tensor]) -> None:
         super().load_state_tensors(tensors)
