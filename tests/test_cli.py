@@ -66,6 +66,18 @@ def test_inpaint_json_and_grid(trained, tmp_path, run_cli):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_inpaint_chains_from_the_neighbours(trained, tmp_path, run_cli):
+    args = ["inpaint", "--model", str(trained), "--missing", "0.8", "--n", "6", "--steps", "6"]
+    args += ["--out", str(tmp_path / "grid.png"), "--json"]
+    code, stdout, _ = run_cli(*args, "--chains", "3", "--start", "neighbours")
+    assert code == 0
+    result = json.loads(stdout)
+    assert result["chains"] == 3 and result["start"] == "neighbours"
+    assert result["mse_model"] < result["mse_training_mean_fill"]
+    code, _, stderr = run_cli(*args, "--start", "random")
+    assert code != 0 and "invalid choice: 'random'" in stderr
+
+
 def test_inpaint_half_mask(trained, tmp_path, run_cli):
     code, stdout, _ = run_cli(
         "inpaint",

@@ -9,11 +9,14 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+import rbmvae
 from rbmvae import likelihood, scoring
 from rbmvae.cli import main
 from rbmvae.data import Dataset
 from rbmvae.errors import ConfigError
+from rbmvae.evaluation import EvaluationSettings
 from rbmvae.models import RBM, VAE
+from rbmvae.rng import make_generator
 
 
 def all_states(n, dtype=torch.float64):
@@ -365,6 +368,50 @@ def test_inpainting_table_rows_share_masks(small_data, classifier_cache):
         assert rows["10-NN fill"]["mse"] < rows["training-mean fill"]["mse"] < zero["mse"]
     assert table.classifier["accuracy_on_complete_images"] > 0.8
     assert "10-NN fill" in table.format()
+
+
+def test_neighbour_starts_are_the_nearest_training_images():
+    g = torch.Generator().manual_seed(1)
+    train = torch.rand(40, 12, generator=g)
+    images = torch.rand(7, 12, generator=g)
+    mask = torch.rand(7, 12, generator=g) < 0.5
+    starts = scoring.neighbour_starts(images, mask, train, chains=4)
+    observed = (~mask).float()
+    distances = (observed[:, None, :] * (images[:, None, :] - train[None]) ** 2).sum(-1)
+    assert starts.shape == (7, 4, 12)
+    torch.testing.assert_close(starts, train[distances.argsort(dim=1)[:, :4]])
+
+
+def test_inpainting_table_runs_the_chains_it_names(small_data, classifier_cache):
+    rbm = RBM(784, 16)
+    rbm.reset_parameters(small_data.train_images.mean(0), torch.Generator().manual_seed(0))
+    classifier = scoring.evaluation_classifier(small_data, cache_dir=classifier_cache)
+    options = {"fractions": (0.8,), "n": 30, "steps": 4, "seed": 5, "classifier": classifier}
+    table = scoring.inpainting_table(
+        {"rbm": rbm}, small_data, baselines=False, chains=3, start="neighbours", **options
+    )
+    assert table.settings["chains"] == 3
+    assert "nearest training image" in table.settings["start_fill"]
+    (row,) = table.rows
+    evidence = small_data.binarized_test_images(30, seed=5)
+    (mask,) = scoring.evaluation_masks(30, 784, (0.8,), seed=5)
+    starts = scoring.neighbour_starts(evidence, mask, small_data.train_images, 3)
+    filled = rbmvae.inpaint(
+        rbm, evidence, mask, steps=4, fill=starts, chains=3, generator=make_generator(5, "cpu")
+    )
+    expected = scoring.missing_pixel_errors(filled, small_data.test_images[:30], mask)[0]
+    assert row["mse"] == pytest.approx(expected, rel=1e-6)
+    one = scoring.inpainting_table({"rbm": rbm}, small_data, baselines=False, **options)
+    assert one.settings["chains"] == 1 and one.rows[0]["mse"] != pytest.approx(expected)
+    with pytest.raises(ConfigError, match="unknown start 'median'"):
+        scoring.inpainting_table({"rbm": rbm}, small_data, start="median", **options)
+
+
+def test_evaluation_settings_check_the_chains():
+    with pytest.raises(ConfigError, match="inpaint_chains"):
+        EvaluationSettings(inpaint_chains=0)
+    with pytest.raises(ConfigError, match="unknown inpaint start 'last'; choose one of mean"):
+        EvaluationSettings(inpaint_start="last")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -299,14 +299,20 @@ def inpaint(
     fill: torch.Tensor | float | None = None,
     generator: torch.Generator | None = None,
     sampler: str | None = None,
+    chains: int = 1,
     full_result: bool = False,
 ) -> torch.Tensor | InpaintResult:
     """Fill the pixels where ``mask`` is True; observed pixels are returned unchanged.
 
     ``sampler`` is one of ``SAMPLERS[model.kind]`` (RBM: ``gibbs``, clamped Gibbs; VAE:
     ``pseudo-gibbs`` (default) or ``metropolis``, Metropolis-within-Gibbs). ``average_last``
-    defaults to half of ``steps``. Shape: ``images`` and ``mask`` (N, D) -> (N, D); with
-    ``full_result`` the whole :class:`InpaintResult` (its ``acceptance`` for Metropolis).
+    defaults to half of ``steps``. ``chains`` independent chains run per image, all in one batch,
+    and their estimates are averaged (Eq. 5.9): one chain settles in one mode of a broad
+    conditional (80% missing, a missing half) and its average is too sure of it. ``fill`` is a
+    value, a (D,) vector, (N, D) per image, or (N, chains, D) per chain (each chain its own
+    start). Shape: ``images`` and ``mask`` (N, D) -> (N, D); with ``full_result`` the whole
+    :class:`InpaintResult` (its ``acceptance`` for Metropolis; ``states`` (N, chains, D) when
+    ``chains > 1``).
     """
     choices = samplers_for(model)
     name = sampler or next(iter(choices))
@@ -314,9 +320,47 @@ def inpaint(
         raise ConfigError(
             f"unknown sampler {name!r} for {model.label()}; choose one of {', '.join(choices)}"
         )
+    if not isinstance(chains, int) or isinstance(chains, bool) or chains < 1:
+        raise ConfigError(f"chains must be a positive integer, got {chains!r}")
     device = next(model.parameters()).device
     if average_last is None:
         average_last = max(1, steps // 2)
+    images, mask = images.to(device), mask.to(device)
+    if images.shape != mask.shape:
+        raise ConfigError(
+            f"mask shape {tuple(mask.shape)} differs from images {tuple(images.shape)}"
+        )
     run = choices[name]
-    result = run(model, images.to(device), mask.to(device), steps, average_last, fill, generator)
+    if chains == 1:
+        if isinstance(fill, torch.Tensor) and fill.dim() == 3:
+            fill = fill.squeeze(1)
+        result = run(model, images, mask, steps, average_last, fill, generator)
+        return result if full_result else result.images
+    n = images.shape[0]
+    if isinstance(fill, torch.Tensor):
+        fill = fill.to(device)
+        if fill.dim() == 3:
+            if fill.shape != (n, chains, images.shape[1]):
+                raise ConfigError(
+                    f"a per-chain fill must have shape {(n, chains, images.shape[1])}, "
+                    f"got {tuple(fill.shape)}"
+                )
+            fill = fill.reshape(n * chains, -1)
+        elif fill.dim() == 2:
+            fill = fill.repeat_interleave(chains, 0)
+    # the chains of image i are rows i * chains ... i * chains + chains - 1
+    result = run(
+        model,
+        images.repeat_interleave(chains, 0),
+        mask.repeat_interleave(chains, 0),
+        steps,
+        average_last,
+        fill,
+        generator,
+    )
+    result = InpaintResult(
+        images=result.images.view(n, chains, -1).mean(1),
+        states=result.states.view(n, chains, -1),
+        acceptance=result.acceptance,
+    )
     return result if full_result else result.images

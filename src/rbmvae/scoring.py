@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import one_of
+from ._checks import one_of, positive_int
 from .classifier import (  # noqa: F401  (re-exported: the classifier lived here)
     CLASSIFIER_HIDDEN,
     CLASSIFIER_SETTINGS,
@@ -158,11 +158,35 @@ def _baseline_methods(images, train_images, k_neighbours: int, smoothing: float)
     ]
 
 
-def _model_methods(models: dict, images, fill, samplers: dict | None, conditional: dict) -> list:
+def neighbour_starts(
+    images: torch.Tensor, mask: torch.Tensor, train_images: torch.Tensor, chains: int
+) -> torch.Tensor:
+    """Starts for ``chains`` inpainting chains per image (Eq. 5.9): chain c of image n starts at
+    the c-th training image nearest to image n on its observed pixels (as :func:`knn_fill`
+    ranks them). Shape: ``images`` and ``mask`` (N, D) -> (N, chains, D)."""
+    train_images = train_images.to(images.device, images.dtype)
+    nearest = nearest_neighbours(images, mask, train_images, chains, 500)  # (N, chains)
+    return train_images[nearest]
+
+
+def _model_methods(
+    models: dict, images, train_images, samplers: dict | None, conditional: dict, starts: dict
+) -> list:
     """The methods (as :func:`_baseline_methods`) of each model and each of its samplers
     (``samplers[kind]``, default every sampler of the kind; the label names the sampler when a
-    kind has more than one). The VAE's conditional uses the mean fill and the sampler's
-    completion as proposal centres (Eq. 5.7)."""
+    kind has more than one), each running ``starts["chains"]`` chains per image from the
+    training mean or from the nearest training images (``starts["start"]``, Eq. 5.9). The VAE's
+    conditional uses the mean fill and the sampler's completion as proposal centres (Eq. 5.7)."""
+    mean = train_images.mean(0)
+    chains, neighbour_fills = starts["chains"], {}
+
+    def fill_for(mask):
+        if starts["start"] == "mean":
+            return mean
+        if id(mask) not in neighbour_fills:  # the same masks serve every row: find them once
+            neighbour_fills[id(mask)] = (mask, neighbour_starts(images, mask, train_images, chains))
+        return neighbour_fills[id(mask)][1]
+
     methods = []
     for name, model in models.items():
         names = tuple(samplers_for(model)) if samplers is None else samplers.get(model.kind, ())
@@ -175,14 +199,15 @@ def _model_methods(models: dict, images, fill, samplers: dict | None, conditiona
                     images,
                     m,
                     steps=steps,
-                    fill=fill,
+                    fill=fill_for(m),
                     generator=g,
                     sampler=sampler,
+                    chains=chains,
                     full_result=True,
                 )
 
             def score(m, filled, n, g, model=model):
-                fills = torch.stack([torch.where(m[:n], fill, images[:n]), filled[:n]])
+                fills = torch.stack([torch.where(m[:n], mean, images[:n]), filled[:n]])
                 return model_conditional(
                     model, images[:n], m[:n], fills=fills, generator=g, **conditional
                 )
@@ -237,6 +262,11 @@ def _score_rows(methods, masks, targets, labels, classifier, options: dict) -> l
 
 
 EVIDENCE = ("binary", "grey")
+INPAINT_STARTS = ("mean", "neighbours")
+START_TEXT = {
+    "mean": "training mean",
+    "neighbours": "chain c at the c-th nearest training image on the observed pixels",
+}
 
 
 def inpainting_table(
@@ -258,6 +288,8 @@ def inpainting_table(
     conditional: dict | None = None,
     knn_smoothing: float = 0.05,
     stability: bool = False,
+    chains: int = 1,
+    start: str = "mean",
 ) -> InpaintingTable:
     """Score every model and baseline at filling in missing pixels of the first ``n`` test images.
 
@@ -302,12 +334,16 @@ def inpainting_table(
     methods = (
         _baseline_methods(images, train_images, k_neighbours, knn_smoothing) if baselines else []
     )
-    methods += _model_methods(models, images, train_images.mean(0), samplers, conditional or {})
+    one_of("start", start, INPAINT_STARTS)
+    positive_int("chains", chains)
+    starts = {"chains": chains, "start": start}
+    methods += _model_methods(models, images, train_images, samplers, conditional or {}, starts)
     options["baseline_labels"] = {method[0] for method in methods[: 3 if baselines else 0]}
     masks = table_masks(n, data, fractions, halves, seed, device)
     rows = _score_rows(methods, masks, targets, labels, model_classifier, options)
     settings = _table_settings(data, n, steps, seed, options, evidence, fractions, halves)
     settings.update(k_neighbours=k_neighbours, knn_smoothing=knn_smoothing, stability=stability)
+    settings.update(chains=chains, start_fill=START_TEXT[start])
     classifier_info = {
         **classifier_info,
         "accuracy_on_complete_images": classifier_accuracy(model_classifier, targets, labels),
@@ -341,7 +377,6 @@ def _table_settings(data, n, steps, seed, options, evidence, fractions, halves) 
         "halves": list(halves),
         "steps": steps,
         "average_last": max(1, steps // 2),
-        "start_fill": "training mean",
         "seed": seed,
         "conditional_images": options["conditional_images"],
         "bce_clip": BCE_CLIP,

@@ -31,7 +31,7 @@ from ..inpainting import inpaint
 from ..masks import make_mask
 from ..models import RBM, VAE
 from ..rng import make_generator
-from ..scoring import mean_fill, missing_pixel_errors
+from ..scoring import mean_fill, missing_pixel_errors, neighbour_starts
 from ..training import TrainConfig, TrainingInterrupted, fit
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
 
@@ -138,9 +138,19 @@ def cmd_inpaint(args) -> int:
     generator = make_generator(args.seed, device)
     images = data.test_images[: args.n].to(device)
     mask = make_mask(args.missing, args.n, data.image_shape, generator, device)
-    fill = data.train_images.mean(0).to(device)
+    if args.start == "neighbours":
+        fill = neighbour_starts(images, mask, data.train_images, args.chains)
+    else:
+        fill = data.train_images.mean(0).to(device)
     filled = inpaint(
-        model, images, mask, steps=args.steps, fill=fill, generator=generator, sampler=args.sampler
+        model,
+        images,
+        mask,
+        steps=args.steps,
+        fill=fill,
+        generator=generator,
+        sampler=args.sampler,
+        chains=args.chains,
     )
     result = {
         "model": str(args.model),
@@ -148,6 +158,8 @@ def cmd_inpaint(args) -> int:
         "missing": args.missing,
         "n_images": args.n,
         "steps": args.steps,
+        "chains": args.chains,
+        "start": args.start,
         "missing_pixels": int(mask.sum()),
         "mse_model": missing_pixel_errors(filled, images, mask)[0],
         "mse_training_mean_fill": missing_pixel_errors(
@@ -228,6 +240,8 @@ def evaluation_settings(args) -> EvaluationSettings:
         inpaint_steps=args.inpaint_steps,
         k_neighbours=args.k_neighbours,
         baselines=args.baselines or not args.no_baselines,
+        inpaint_chains=args.inpaint_chains,
+        inpaint_start=args.inpaint_start,
     )
 
 

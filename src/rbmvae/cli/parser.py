@@ -13,6 +13,7 @@ from ..data import DATASET_NAMES
 from ..devices import DEVICES
 from ..evaluation import EvaluationSettings
 from ..inpainting import SAMPLERS
+from ..scoring import INPAINT_STARTS
 from ..train_config import CHOICES, RECIPES, TrainConfig
 from . import commands
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
@@ -165,6 +166,7 @@ def add_inpaint(commands_) -> None:
     inpaint.add_argument(
         "--sampler", default=None, help=f"the model's sampler ({samplers}; default: the first)"
     )
+    _add_chain_options(inpaint, "--chains", "--start")
     inpaint.add_argument("--out", default="inpainting.png", metavar="PNG")
     inpaint.add_argument("--seed", type=int, default=0)
     inpaint.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -217,6 +219,24 @@ def add_figures(commands_) -> None:
     _add_data_options(latents, default=None)
     _add_device_option(latents)
     latents.set_defaults(func=commands.cmd_latents)
+
+
+def _add_chain_options(parser, chains: str, start: str) -> None:
+    """How many inpainting chains run per image and where they start (Eq. 5.9)."""
+    e = EVALUATION
+    parser.add_argument(
+        chains,
+        type=positive_int,
+        default=e.inpaint_chains,
+        help=f"inpainting chains per image, averaged (default {e.inpaint_chains})",
+    )
+    parser.add_argument(
+        start,
+        choices=INPAINT_STARTS,
+        default=e.inpaint_start,
+        help="where each chain starts: the training mean, or chain c at the c-th nearest "
+        f"training image on the observed pixels (default {e.inpaint_start})",
+    )
 
 
 def add_evaluate(commands_) -> None:
@@ -280,6 +300,7 @@ def add_evaluate(commands_) -> None:
         default=e.inpaint_steps,
         help=f"sampler sweeps (default {e.inpaint_steps}; the last half are averaged)",
     )
+    _add_chain_options(evaluate, "--inpaint-chains", "--inpaint-start")
     evaluate.add_argument(
         "--k-neighbours",
         type=positive_int,

@@ -246,6 +246,8 @@ def _inpainting_section(models: dict, data, settings: EvaluationSettings, device
         },
         knn_smoothing=settings.knn_smoothing,
         stability=settings.inpaint_stability,
+        chains=settings.inpaint_chains,
+        start=settings.inpaint_start,
     )
     units = {
         **dict.fromkeys(("conditional", "conditional_error", "conditional_spread"), NATS),

@@ -6,8 +6,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .._checks import fraction, positive_int
+from .._checks import fraction, one_of, positive_int
 from ..errors import ConfigError
+from ..scoring import INPAINT_STARTS
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,9 @@ class EvaluationSettings:
     missing pixels (Eqs. 5.5-5.8) on the first ``conditional_images`` of them (VAE: ``conditional_k``
     samples; RBM over 25 hidden: AIS with ``conditional_ais_runs`` x ``conditional_ais_betas``;
     k-NN smoothed by ``knn_smoothing``); ``inpaint_stability`` reruns each chain at twice the sweeps.
+    Each model runs ``inpaint_chains`` chains per image and averages them (Eq. 5.9), started at
+    the training mean (``inpaint_start="mean"``) or chain c at the c-th nearest training image on
+    the observed pixels (``"neighbours"``).
     """
 
     seed: int = 0
@@ -51,11 +55,20 @@ class EvaluationSettings:
     conditional_ais_betas: int = 1000
     knn_smoothing: float = 0.05
     inpaint_stability: bool = False
+    inpaint_chains: int = 1
+    inpaint_start: str = "mean"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fractions", tuple(float(f) for f in self.fractions))
         object.__setattr__(self, "halves", tuple(self.halves))
-        for name in ("ais_betas", "iwae_k", "inpaint_images", "inpaint_steps", "k_neighbours"):
+        for name in (
+            "ais_betas",
+            "iwae_k",
+            "inpaint_images",
+            "inpaint_steps",
+            "k_neighbours",
+            "inpaint_chains",
+        ):
             positive_int(name, getattr(self, name))
         for name in ("likelihood_images", "iwae_images"):
             if getattr(self, name) is not None:
@@ -66,6 +79,7 @@ class EvaluationSettings:
             raise ConfigError(f"ais_runs must be a non-negative integer, got {self.ais_runs!r}")
         for value in self.fractions:
             fraction("each missing fraction", value)
+        one_of("inpaint start", self.inpaint_start, INPAINT_STARTS)
 
     def replace(self, **changes) -> EvaluationSettings:
         """A copy with ``changes`` (setting names as keys; an unknown name is a ConfigError)."""

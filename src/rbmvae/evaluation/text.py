@@ -75,15 +75,16 @@ _LIKELIHOOD_LINES = {
 def _inpainting_lines(inpainting: dict) -> list[str]:
     settings = inpainting["settings"]
     classifier = inpainting["classifier"]
+    chains = settings.get("chains", 1)
     plain = [
         {k: v["value"] if isinstance(v, dict) else v for k, v in r.items()}
         for r in inpainting["rows"]
     ]
     return [
-        f"inpainting {settings['n_images']} test images ({settings['steps']} sweeps, last "
-        f"{settings['average_last']} averaged, start from the training mean, seed "
-        f"{settings['seed']}); MSE and BCE per missing pixel, BCE clipped at "
-        f"{settings['bce_clip']:g}",
+        f"inpainting {settings['n_images']} test images ({chains} chain{'s' * (chains > 1)} per "
+        f"image of {settings['steps']} sweeps, last {settings['average_last']} averaged, start: "
+        f"{settings.get('start_fill', 'training mean')}, seed {settings['seed']}); MSE and BCE "
+        f"per missing pixel, BCE clipped at {settings['bce_clip']:g}",
         f"classifier: {classifier['name']}, test accuracy {classifier['test_accuracy']:.1%} "
         f"({classifier['accuracy_on_complete_images']:.1%} on these images complete)",
         InpaintingTable(plain, settings, classifier).format(),
