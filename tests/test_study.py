@@ -132,13 +132,16 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
     assert LITERATURE.evaluation.iwae_k == 5000 and LITERATURE.evaluation.inpaint_stability
     assert full.halves == ("top", "bottom")
     assert (quick.inpaint_images, quick.inpaint_steps, QUICK.figure_digits) == (100, 100, 6)
-    assert (full.inpaint_images, full.inpaint_steps, FULL.figure_digits) == (1000, 200, 8)
+    assert (full.inpaint_images, full.inpaint_steps, FULL.figure_digits) == (500, 100, 8)
+    assert (quick.inpaint_chains, quick.inpaint_start) == (1, "mean")
+    for profile in (full, LITERATURE.evaluation):
+        assert (profile.inpaint_chains, profile.inpaint_start) == (10, "neighbours")
     assert quick.fractions == full.fractions == (0.2, 0.5, 0.8) and quick.seed == full.seed == 0
     assert (QUICK.dataset, FULL.dataset) == ("mnist-sample", "mnist")
     assert QUICK.training["rbm"] == TrainConfig.defaults_for("rbm", epochs=5, method="cd", k=1)
     assert QUICK.training["vae"] == TrainConfig.defaults_for("vae", epochs=8)
     assert FULL.training["rbm"] == TrainConfig.defaults_for(
-        "rbm", recipe="cd-rising", epochs=12, k_final=25
+        "rbm", recipe="cd-rising", epochs=12, k_final=25, learning_rate=0.025
     )
     assert (FULL.training["rbm"].k, FULL.training["rbm"].k_final) == (1, 25)
     vae = FULL.training["vae"]
@@ -149,6 +152,7 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
         1,
     )
     assert LITERATURE.training["rbm"].k_final == 100 and LITERATURE.training["vae"].iwae_k == 5
+    assert FULL.training["rbm"].learning_rate == LITERATURE.training["rbm"].learning_rate == 0.025
     for settings in (QUICK, FULL, LITERATURE):
         assert settings.rbm_hidden == (20, 100, 500) and settings.vae_latent == (2, 8, 16)
         assert settings.vae_hidden == 256 and isinstance(settings.evaluation, EvaluationSettings)
@@ -250,7 +254,8 @@ def test_study_without_rbms_draws_the_scored_masks(tmp_path, monkeypatch, sample
 
     monkeypatch.setattr(rbmvae.scoring, "evaluation_masks", record_scored)
     monkeypatch.setattr(rbmvae.figures, "inpainting_panel", record_shown)
-    settings = resolve_settings("quick", [*TINY, "rbm_hidden=[]", "figure_digits=4"])
+    chains = ["evaluation.inpaint_chains=2", "evaluation.inpaint_start=neighbours"]
+    settings = resolve_settings("quick", [*TINY, "rbm_hidden=[]", "figure_digits=4", *chains])
     metrics = run_study(tmp_path / "no-rbm", settings, progress=False)
     assert set(metrics["models"]) == {"vae-z2"}
     paths = {f["path"] for f in metrics["figures"]}
@@ -261,6 +266,9 @@ def test_study_without_rbms_draws_the_scored_masks(tmp_path, monkeypatch, sample
     html = (tmp_path / "no-rbm" / "report.html").read_text()
     assert "Variational autoencoders" in html and "Restricted Boltzmann Machines" not in html
     assert "±3 standard deviations" not in html and "3 standard errors" in html
+    assert "2 chain(s) per image" in html and "nearest training image" in html
+    inpainting = json.loads((tmp_path / "no-rbm/models/vae-z2/evaluation.json").read_text())
+    assert inpainting["inpainting"]["settings"]["chains"] == 2
 
     # the model's rows, the baselines' rows and the figures use one set of masks per fraction
     assert len(scored) == 3 and len(scored[0]) == len(settings.evaluation.fractions)

@@ -20,7 +20,7 @@ from ..atomic import ensure_writable_dir
 from ..data import Dataset
 from ..inpainting import SAMPLERS, inpaint
 from ..rng import make_generator
-from ..scoring import table_masks
+from ..scoring import START_TEXT, neighbour_starts, table_masks
 from .settings import StudySettings
 
 # How the report names each inpainting sampler of ``inpainting.SAMPLERS`` (short, then cited).
@@ -112,13 +112,18 @@ def _column(label: str) -> str:
 def _inpainting_figures(context: FigureContext, kind: str, group: dict) -> list[FigureEntry]:
     """One comparison per sampler of ``kind``: rows are the models, columns the fractions."""
     evaluation = context.settings.evaluation
-    fill = context.data.train_images.mean(0).to(context.device)
+    train_images = context.data.train_images.to(context.device)
+    chains = evaluation.inpaint_chains
     masks = figure_masks(context)
     samplers = SAMPLERS[kind]
     out = []
     for sampler in samplers:
         panels = {}
         for column, mask in masks:
+            if evaluation.inpaint_start == "neighbours":  # as the table starts its chains
+                fill = neighbour_starts(context.images, mask, train_images, chains)
+            else:
+                fill = train_images.mean(0)
             for model in group.values():
                 filled = inpaint(
                     model,
@@ -128,6 +133,7 @@ def _inpainting_figures(context: FigureContext, kind: str, group: dict) -> list[
                     fill=fill,
                     generator=context.generator("inpainting-figure", sampler, column),
                     sampler=sampler,
+                    chains=chains,
                 )
                 panels[(model.label(), column)] = plots.inpainting_panel(
                     context.images, mask, filled, context.shape
@@ -140,14 +146,16 @@ def _inpainting_figures(context: FigureContext, kind: str, group: dict) -> list[
         plots.save_inpainting_comparison(
             panels,
             path,
-            title=f"{kind.upper()} inpainting ({how}, {evaluation.inpaint_steps} sweeps)",
+            title=f"{kind.upper()} inpainting ({how}, {chains} x {evaluation.inpaint_steps} "
+            "sweeps)",
         )
         caption = (
             f"{kind.upper()} inpainting by {how}: rows are models, columns the fraction of "
             "pixels removed at random, then the halves removed (the masks of the inpainting "
             "table, on the digits as scored); in each cell the same "
             "test digits as original, masked (missing pixels in blue) and inpainted (mean of "
-            "p(pixel | observed) over the last half of the sweeps)."
+            f"p(pixel | observed) over the last half of the sweeps of {chains} chain"
+            f"{'s' * (chains > 1)} per digit, started at {START_TEXT[evaluation.inpaint_start]})."
         )
         out.append((kind, path, caption))
     return out

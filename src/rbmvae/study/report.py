@@ -21,6 +21,7 @@ from ..errors import RbmvaeError
 from ..explore import explorer_fragment
 from ..inpainting import SAMPLERS
 from ..report import Figure, Section, Table, paragraph, preformatted, write_report
+from ..scoring import START_TEXT
 from .figures import FIGURES_DIR, FigureEntry, sampler_name
 from .settings import StudySettings
 
@@ -144,8 +145,9 @@ def _inpainting_table(result: StudyResult) -> Table:
     classifier = inpainting.get("classifier", {})
     note = (
         f"The first {evaluation.inpaint_images} test images, the same random masks for every "
-        f"row; {evaluation.inpaint_steps} sampler sweeps from the training-mean fill, the last "
-        "half averaged. MSE per missing pixel; BCE in nats per missing pixel; accuracy on the "
+        f"row; {evaluation.inpaint_chains} chain(s) per image of {evaluation.inpaint_steps} "
+        f"sampler sweeps, started at {START_TEXT[evaluation.inpaint_start]}, the last half "
+        "averaged (Eq. 5.9). MSE per missing pixel; BCE in nats per missing pixel; accuracy on the "
         "inpainted images of the evaluation classifier, "
         f"{classifier.get('name', 'fitted on the training split')} trained on "
         f"{classifier.get('trained_on', 'the training split')} (test accuracy "

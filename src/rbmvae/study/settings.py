@@ -165,7 +165,9 @@ FULL = QUICK.replace(
     dataset="mnist",
     figure_digits=8,
     training={
-        "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=12, k_final=25),
+        "rbm": TrainConfig.defaults_for(
+            "rbm", recipe="cd-rising", epochs=12, k_final=25, learning_rate=0.025
+        ),
         "vae": TrainConfig.defaults_for(
             "vae",
             epochs=30,
@@ -181,8 +183,10 @@ FULL = QUICK.replace(
         ais_runs=100,
         ais_betas=14500,
         iwae_k=500,
-        inpaint_images=1000,
-        inpaint_steps=200,
+        inpaint_images=500,
+        inpaint_steps=100,
+        inpaint_chains=10,
+        inpaint_start="neighbours",
         halves=("top", "bottom"),
         conditional_images=100,
         conditional_ais_betas=300,
@@ -199,7 +203,9 @@ FULL = QUICK.replace(
 LITERATURE = FULL.replace(
     profile="literature",
     training={
-        "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=36, k_final=100),
+        "rbm": TrainConfig.defaults_for(
+            "rbm", recipe="cd-rising", epochs=36, k_final=100, learning_rate=0.025
+        ),
         "vae": TrainConfig.defaults_for(
             "vae",
             epochs=100,
@@ -221,7 +227,9 @@ LITERATURE = FULL.replace(
         iwae_k=5000,
         fractions=(0.2, 0.5, 0.8),
         inpaint_images=1000,
-        inpaint_steps=200,
+        inpaint_steps=100,
+        inpaint_chains=10,
+        inpaint_start="neighbours",
         halves=("top", "bottom"),
         conditional_images=200,
         conditional_ais_betas=500,
