@@ -141,7 +141,7 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
     assert QUICK.training["rbm"] == TrainConfig.defaults_for("rbm", epochs=5, method="cd", k=1)
     assert QUICK.training["vae"] == TrainConfig.defaults_for("vae", epochs=8)
     assert FULL.training["rbm"] == TrainConfig.defaults_for(
-        "rbm", recipe="cd-rising", epochs=12, k_final=25, learning_rate=0.025
+        "rbm", recipe="cd-rising", epochs=12, k_final=25
     )
     assert (FULL.training["rbm"].k, FULL.training["rbm"].k_final) == (1, 25)
     vae = FULL.training["vae"]
@@ -152,7 +152,7 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
         1,
     )
     assert LITERATURE.training["rbm"].k_final == 100 and LITERATURE.training["vae"].iwae_k == 5
-    assert FULL.training["rbm"].learning_rate == LITERATURE.training["rbm"].learning_rate == 0.025
+    assert FULL.training["rbm"].learning_rate == LITERATURE.training["rbm"].learning_rate == 0.05
     for settings in (QUICK, FULL, LITERATURE):
         assert settings.rbm_hidden == (20, 100, 500) and settings.vae_latent == (2, 8, 16)
         assert settings.vae_hidden == 256 and isinstance(settings.evaluation, EvaluationSettings)

@@ -165,9 +165,7 @@ FULL = QUICK.replace(
     dataset="mnist",
     figure_digits=8,
     training={
-        "rbm": TrainConfig.defaults_for(
-            "rbm", recipe="cd-rising", epochs=12, k_final=25, learning_rate=0.025
-        ),
+        "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=12, k_final=25),
         "vae": TrainConfig.defaults_for(
             "vae",
             epochs=30,
@@ -203,9 +201,7 @@ FULL = QUICK.replace(
 LITERATURE = FULL.replace(
     profile="literature",
     training={
-        "rbm": TrainConfig.defaults_for(
-            "rbm", recipe="cd-rising", epochs=36, k_final=100, learning_rate=0.025
-        ),
+        "rbm": TrainConfig.defaults_for("rbm", recipe="cd-rising", epochs=36, k_final=100),
         "vae": TrainConfig.defaults_for(
             "vae",
             epochs=100,
