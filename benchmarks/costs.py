@@ -240,6 +240,10 @@ def workload_costs(settings: Settings, n_train: int) -> dict[str, Cost]:
     costs[f"rbm-pt1-h{long}"] = rbm_epoch_cost(
         n_train, s.rbm_batch, long, "pt", 1, chains=s.pt_chains, temperatures=s.pt_temperatures
     )
+    # the same products and as many draws, each from 16 random bits (Eq. 1.20); the floor prices
+    # the draws as float32 uniforms, so "with its draws" is measured against the dearer draws
+    for label in (f"rbm-cd{s.cd_long_k}-h{long}", f"rbm-pt1-h{long}"):
+        costs[f"{label}-16bit"] = costs[label]
     for latent in s.vae_latent:
         costs[f"vae-z{latent}"] = vae_epoch_cost(n_train, s.vae_batch, latent)
     costs["ais"] = ais_cost(s.ais_runs, s.ais_betas, s.equal_time_hidden)

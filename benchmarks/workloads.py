@@ -222,6 +222,10 @@ def run_workload(
     return result
 
 
+# The suffix of the rows that draw their Bernoulli units from 16 random bits (Eq. 1.20).
+SIXTEEN_BITS = "-16bit"
+
+
 @dataclass
 class Step:
     """One workload of a run: its label in the results, the workload's name, its parameters."""
@@ -262,6 +266,9 @@ def plan(settings: Settings) -> list[Step]:
     pt = _rbm(s, long, "pt")  # the "pt" recipe's sampler (its learning rate does not cost time)
     pt["options"].update(chains=s.pt_chains, pt_temperatures=s.pt_temperatures)
     steps.append(Step(f"rbm-pt1-h{long}", "train", pt))
+    for label, params in ((f"rbm-cd{s.cd_long_k}-h{long}", cd_long), (f"rbm-pt1-h{long}", pt)):
+        fast = {**params, "options": {**params["options"], "bernoulli_bits": 16}}  # Eq. 1.20
+        steps.append(Step(f"{label}{SIXTEEN_BITS}", "train", fast))
     for latent in s.vae_latent:
         save = {"save": f"vae-z{latent}"} if latent == top else {}
         steps.append(Step(f"vae-z{latent}", "train", {**_vae(s, latent), **save}))

@@ -22,7 +22,7 @@ PACKAGE = Path(rbmvae.__file__).resolve().parent
 TABLE_HEADING = "## Where each equation lives in the code"
 
 # The numbering every module codes to (section: number of equations).
-EXPECTED = {1: 19, 2: 8, 3: 11, 4: 3, 5: 9}
+EXPECTED = {1: 20, 2: 8, 3: 11, 4: 3, 5: 9}
 
 TAG = re.compile(r"\\tag\{(\d+\.\d+)\}")
 CITATION = re.compile(r"\bEqs?\.\s*(\d+\.\d+(?:\s*(?:,|-|\u2013|and|to)\s*\d+\.\d+)*)")

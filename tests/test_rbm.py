@@ -112,3 +112,66 @@ def test_initialization_follows_the_guide():
 def test_invalid_sizes(bad):
     with pytest.raises(ConfigError, match="positive integer"):
         RBM(784, bad)
+
+
+# ------------------------------------------------------------------------------------------------
+# 16-bit Bernoulli draws (Eq. 1.20)
+
+
+def test_16bit_draws_give_one_for_round_2_16_p_of_the_2_16_lanes():
+    # every 16-bit lane once: the count of ones is exactly round(2^16 p), for probabilities off
+    # the half-way points (and 0 and 1 exactly)
+    from rbmvae.models.rbm import bernoulli_from_lanes
+
+    lanes = torch.arange(-32768, 32768, dtype=torch.int32).to(torch.int16)
+    ticks = torch.tensor([0.0, 0.3, 0.7, 1.2, 2.9, 1000.4, 32767.8, 65535.2, 65535.7, 65536.0])
+    for tick in ticks.tolist():
+        p = torch.full((65536,), tick / 65536)
+        ones = int(bernoulli_from_lanes(p, lanes).sum())
+        assert ones == round(tick), (tick, ones)
+    out = torch.empty(65536)
+    assert bernoulli_from_lanes(torch.full((65536,), 0.25), lanes, out=out) is out
+    assert set(out.unique().tolist()) == {0.0, 1.0} and out.sum() == 16384
+
+
+def test_16bit_draws_are_uniform_and_independent():
+    from rbmvae.models.rbm import bernoulli_16bit, random_lanes
+
+    g = torch.Generator().manual_seed(0)
+    lanes = random_lanes(1_000_003, g).to(torch.int32) + 32768  # an odd count: a partial word
+    assert lanes.shape == (1_000_003,) and lanes.min() >= 0 and lanes.max() <= 65535
+    # each of the 16 bits is a fair coin, and so is each of the four lanes of a word
+    bits = (lanes[:, None] >> torch.arange(16)) & 1
+    assert (bits.float().mean(0) - 0.5).abs().max() < 0.003  # 6 standard errors
+    quarters = lanes[: 4 * 250_000].view(-1, 4).float().mean(0) / 65535
+    assert (quarters - 0.5).abs().max() < 0.004
+    # draws at several probabilities: frequencies within 5 standard errors, neighbours uncorrelated
+    probs = torch.tensor([0.01, 0.2, 0.5, 0.9]).repeat(250_000, 1)
+    draws = bernoulli_16bit(probs, g)
+    assert draws.dtype == probs.dtype and set(draws.unique().tolist()) == {0.0, 1.0}
+    error = (draws.mean(0) - probs[0]) / (probs[0] * (1 - probs[0]) / 250_000) ** 0.5
+    assert error.abs().max() < 5, error
+    centred = draws[:, 2] - 0.5
+    assert abs(float((centred[1:] * centred[:-1]).mean())) < 0.003
+
+
+def test_training_with_16bit_draws_draws_through_them(sample_data, monkeypatch):
+    from rbmvae import TrainConfig, fit
+    from rbmvae.models import rbm as rbm_module
+
+    config = TrainConfig.defaults_for("rbm", epochs=1, bernoulli_bits=16, monitor_size=100)
+    data = sample_data.subset(500, 200)
+    calls = []
+    original = rbm_module.BERNOULLI_DRAWS[16]
+    monkeypatch.setitem(
+        rbm_module.BERNOULLI_DRAWS, 16, lambda *a, **k: calls.append(1) or original(*a, **k)
+    )
+    sixteen = RBM(784, 16)
+    fit(sixteen, data, config, progress=False)
+    assert len(calls) == 5  # CD-1 draws once per batch: the hidden units the data drive
+    monkeypatch.undo()
+    plain = RBM(784, 16)
+    fit(plain, data, config.replace(bernoulli_bits=24), progress=False)
+    assert not torch.equal(sixteen.weight, plain.weight)
+    with pytest.raises(ConfigError, match="bernoulli bits must be 24 or 16, got 8"):
+        config.replace(bernoulli_bits=8)

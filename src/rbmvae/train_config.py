@@ -13,6 +13,7 @@ from .errors import ConfigError
 from .objectives import RBM_INITS, RBM_METHODS
 
 OPTIMIZERS = ("sgd", "adam")
+BERNOULLI_BITS = (24, 16)
 LR_SCHEDULES = ("constant", "linear", "cosine", "exponential")
 
 
@@ -49,6 +50,9 @@ class TrainConfig:
     pt_min_beta: float = 0.5
     init: str = "hinton"
     centering: bool = False
+    # the random bits of each Bernoulli draw of the RBM's chains: 24 (torch.rand's float32
+    # uniforms) or 16 (Eq. 1.20: P(1) within 2^-17 of p, at less than half the cost per draw)
+    bernoulli_bits: int = 24
     # VAE: bound trained (1: ELBO, k > 1: L_k of Eq. 2.7), KL warm-up epochs (0: none, Eq. 2.8);
     # the cosine and exponential schedules end at final_lr_fraction * learning_rate
     iwae_k: int = 1
@@ -104,6 +108,8 @@ class TrainConfig:
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ConfigError(f"{name.replace('_', ' ')} must be an integer >= 0")
         positive_int("PT temperatures", self.pt_temperatures)
+        if self.bernoulli_bits not in BERNOULLI_BITS or isinstance(self.bernoulli_bits, bool):
+            raise ConfigError(f"bernoulli bits must be 24 or 16, got {self.bernoulli_bits!r}")
         if not isinstance(self.centering, bool):
             raise ConfigError(f"centering must be true or false, got {self.centering!r}")
         if not 0 <= self.pt_min_beta < 1:

@@ -32,6 +32,42 @@ def bernoulli(
     return out.lt_(probs)
 
 
+def random_lanes(n: int, generator: torch.Generator | None, device=None) -> torch.Tensor:
+    """``n`` uniform 16-bit integers in [-32768, 32767] (int16), four from each 64-bit word the
+    generator draws: the generator runs a quarter as often as for ``n`` float32 uniforms."""
+    words = torch.empty((n + 3) // 4, dtype=torch.int64, device=device)
+    words.random_(-(2**63), None, generator=generator)  # every one of the 64 bits random
+    return words.view(torch.int16)[:n]
+
+
+def bernoulli_from_lanes(
+    probs: torch.Tensor, lanes: torch.Tensor, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """1 where ``u + 1/2 < 2^16 p`` with ``u = lane + 2^15`` uniform on {0, ..., 2^16 - 1}, so
+    that P(1) = round(2^16 p) / 2^16 (Eq. 1.20). ``lanes`` int16 of ``probs``' shape; the result
+    (in ``out``, or a new tensor) as 0/1 floats of ``probs``' dtype."""
+    if out is None:
+        out = torch.empty_like(probs, memory_format=torch.contiguous_format)
+    threshold = probs.mul(65536.0).sub_(32768.5)
+    out.copy_(lanes)
+    return out.lt_(threshold)
+
+
+def bernoulli_16bit(
+    probs: torch.Tensor, generator: torch.Generator | None, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Binary samples with P(1) = round(2^16 p) / 2^16, within 2^-17 of ``probs`` (Eq. 1.20), from
+    16 random bits per element (:func:`random_lanes`): the same interface as :func:`bernoulli`,
+    at less than half its cost per draw on a CPU, where the serial generator dominates."""
+    lanes = random_lanes(probs.numel(), generator, probs.device).view(probs.shape)
+    return bernoulli_from_lanes(probs, lanes, out)
+
+
+# The Bernoulli draws of training by the bits of their uniforms (``TrainConfig.bernoulli_bits``):
+# 24, torch.rand's float32 uniforms (one generator call each); 16, Eq. 1.20.
+BERNOULLI_DRAWS = {24: bernoulli, 16: bernoulli_16bit}
+
+
 class RBM(nn.Module):
     """A Restricted Boltzmann Machine with binary visible and hidden units.
 

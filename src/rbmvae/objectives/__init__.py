@@ -31,6 +31,7 @@ def rbm_objective(config) -> ContrastiveDivergence:
         "chains": getattr(config, "chains", 0),
         "init": getattr(config, "init", "hinton"),
         "centering": getattr(config, "centering", False),
+        "bernoulli_bits": getattr(config, "bernoulli_bits", 24),
     }
     if config.method == "pt":
         return ParallelTempering(

@@ -8,7 +8,8 @@ import torch
 
 from .._checks import one_of, positive_int
 from ..data import binarize
-from ..models.rbm import RBM, bernoulli, pseudo_log_likelihood
+from ..errors import ConfigError
+from ..models.rbm import BERNOULLI_DRAWS, RBM, pseudo_log_likelihood
 from ..rng import make_generator
 from .base import Objective
 
@@ -65,6 +66,7 @@ class ContrastiveDivergence(Objective):
     probabilities; PCD's chains keep binary visible states. ``centering`` replaces the gradient
     by the centered one (Eq. 1.18) with the training images' mean as the visible offset and a
     running mean of the data's hidden probabilities as the hidden offset (Eq. 1.19).
+    ``bernoulli_bits`` 16 draws the chains' units from 16 random bits each (Eq. 1.20).
     """
 
     def __init__(
@@ -76,8 +78,11 @@ class ContrastiveDivergence(Objective):
         chains: int = 0,
         init: str = "hinton",
         centering: bool = False,
+        bernoulli_bits: int = 24,
     ) -> None:
         one_of("RBM method", method, RBM_METHODS)
+        if bernoulli_bits not in BERNOULLI_DRAWS:
+            raise ConfigError(f"bernoulli bits must be 24 or 16, got {bernoulli_bits!r}")
         one_of("RBM initialization", init, RBM_INITS)
         positive_int("k", k)
         self.method = method
@@ -86,6 +91,7 @@ class ContrastiveDivergence(Objective):
         self.chains = chains
         self.init = init
         self.centering = bool(centering)
+        self.draw = BERNOULLI_DRAWS[bernoulli_bits]  # every draw of the chains (Eq. 1.20)
         self.offsets: dict[str, torch.Tensor] = {}
         self.monitor_seed = monitor_seed
         self.chain_hidden: torch.Tensor | None = None
@@ -114,7 +120,7 @@ class ContrastiveDivergence(Objective):
     def _init_chains(self, model: RBM, batch: torch.Tensor, generator: torch.Generator) -> None:
         with torch.no_grad():
             start = self._chain_starts(batch)
-            self.chain_hidden = bernoulli(model.hidden_probs(start), generator)
+            self.chain_hidden = self.draw(model.hidden_probs(start), generator)
 
     def step(self, model: RBM, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """One CD-k / PCD-k update's gradients (Eqs. 1.11-1.14) and the CD objective (Eq. 1.10).
@@ -161,17 +167,17 @@ class ContrastiveDivergence(Objective):
         data_logits = model.hidden_logits(batch)
         data_softplus = softplus(data_logits).sum()
         data_probs = data_logits.sigmoid_()
-        hidden = bernoulli(data_probs, generator)
+        hidden = self.draw(data_probs, generator)
         for i in range(self.k):
             visible = model.visible_probs(hidden)
             if i < self.k - 1:
-                visible = bernoulli(visible, generator, out=torch.empty_like(visible))
+                visible = self.draw(visible, generator, out=torch.empty_like(visible))
             model_logits = model.hidden_logits(visible)
             if i == self.k - 1:
                 model_softplus = softplus(model_logits).sum()
             model_probs = model_logits.sigmoid_()
             if i < self.k - 1:
-                hidden = bernoulli(model_probs, generator)
+                hidden = self.draw(model_probs, generator)
         return data_softplus, data_probs, visible, model_softplus, model_probs
 
     def _persistent_chains(self, model: RBM, batch: torch.Tensor, generator: torch.Generator):
@@ -186,18 +192,18 @@ class ContrastiveDivergence(Objective):
         for i in range(self.k):  # PCD-k (Eq. 1.14), with any number of chains
             visible_probs = model.visible_probs(hidden)
             if i < self.k - 1:
-                visible = bernoulli(visible_probs, generator, out=torch.empty_like(visible_probs))
-                hidden = bernoulli(model.hidden_probs(visible), generator)
+                visible = self.draw(visible_probs, generator, out=torch.empty_like(visible_probs))
+                hidden = self.draw(model.hidden_probs(visible), generator)
                 continue
             both = batch.new_empty(n + visible_probs.shape[0], batch.shape[1])
             both[:n] = batch
-            visible = bernoulli(visible_probs, generator, out=both[n:])
+            visible = self.draw(visible_probs, generator, out=both[n:])
             logits = model.hidden_logits(both)
             data_softplus = softplus(logits[:n]).sum()
             model_softplus = softplus(logits[n:]).sum()
             probs = logits.sigmoid_()
             data_probs, model_probs = probs[:n], probs[n:]
-            self.chain_hidden = bernoulli(model_probs, generator)
+            self.chain_hidden = self.draw(model_probs, generator)
         return data_softplus, data_probs, visible, model_softplus, model_probs
 
     def monitor(

@@ -89,20 +89,22 @@ def tempered_sweeps(
     betas: torch.Tensor,
     sweeps: int,
     generator: torch.Generator | None,
+    draw=bernoulli,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``sweeps`` rounds of a Gibbs sweep at every temperature (Eqs. 1.5, 1.6 with the energy
     scaled by beta) followed by the even and then the odd exchanges (Eq. 1.17).
 
     Shapes: ``visible`` (M, C, D) binary, ``betas`` (M,); returns the new visible states and
-    their hidden inputs ``c + vW`` (M, C, H)."""
+    their hidden inputs ``c + vW`` (M, C, H). ``draw``: :func:`bernoulli` or a function like it
+    (``bernoulli_16bit``, Eq. 1.20)."""
     m, c, d = visible.shape
     scale = betas.to(visible).view(m, 1, 1)
     flat = visible.reshape(m * c, d)
     inputs = model.hidden_logits(flat).view(m, c, -1)
     for _ in range(sweeps):
-        hidden = bernoulli(torch.sigmoid(scale * inputs), generator)
+        hidden = draw(torch.sigmoid(scale * inputs), generator)
         logits = model.visible_logits(hidden.view(m * c, -1)).view(m, c, d)
-        visible = bernoulli(torch.sigmoid(scale * logits), generator)
+        visible = draw(torch.sigmoid(scale * logits), generator)
         inputs = model.hidden_logits(visible.view(m * c, d)).view(m, c, -1)
         for parity in (0, 1):
             swap_neighbours(model, visible, inputs, betas.to(visible), parity, generator)
@@ -131,7 +133,7 @@ class ParallelTempering(ContrastiveDivergence):
                 start = self._chain_starts(batch)
                 self.chain_visible = start.unsqueeze(0).repeat(self.betas.numel(), 1, 1)
             visible, inputs = tempered_sweeps(
-                model, self.chain_visible, self.betas, self.k, generator
+                model, self.chain_visible, self.betas, self.k, generator, self.draw
             )
             self.chain_visible = visible
             data_logits = model.hidden_logits(batch)
