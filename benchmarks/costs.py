@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from benchmarks.settings import N_VISIBLE, VAE_HIDDEN, Settings
+from benchmarks.settings import N_VISIBLE, SIXTEEN_BITS, VAE_HIDDEN, Settings
 
 
 @dataclass(frozen=True)
@@ -243,7 +243,7 @@ def workload_costs(settings: Settings, n_train: int) -> dict[str, Cost]:
     # the same products and as many draws, each from 16 random bits (Eq. 1.20); the floor prices
     # the draws as float32 uniforms, so "with its draws" is measured against the dearer draws
     for label in (f"rbm-cd{s.cd_long_k}-h{long}", f"rbm-pt1-h{long}"):
-        costs[f"{label}-16bit"] = costs[label]
+        costs[f"{label}{SIXTEEN_BITS}"] = costs[label]
     for latent in s.vae_latent:
         costs[f"vae-z{latent}"] = vae_epoch_cost(n_train, s.vae_batch, latent)
     costs["ais"] = ais_cost(s.ais_runs, s.ais_betas, s.equal_time_hidden)

@@ -14,7 +14,7 @@ import torch
 
 from benchmarks.costs import Gemm, workload_costs
 from benchmarks.harness import Worker, measure_floor, peak_memory_mb, summary, synchronize
-from benchmarks.settings import N_VISIBLE, VAE_HIDDEN, Settings
+from benchmarks.settings import N_VISIBLE, SIXTEEN_BITS, VAE_HIDDEN, Settings
 from benchmarks.workloads_compared import (
     EQUAL_TIME_MODEL,
     w_equal_time,
@@ -220,10 +220,6 @@ def run_workload(
     if cost is not None:
         result["floor"] = measure_floor(cost.gemms, settings.device, settings.min_seconds)
     return result
-
-
-# The suffix of the rows that draw their Bernoulli units from 16 random bits (Eq. 1.20).
-SIXTEEN_BITS = "-16bit"
 
 
 @dataclass

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._checks import positive_int
 from .errors import ConfigError
 from .models.rbm import RBM, bernoulli
 from .models.vae import VAE, gaussian_log_density, standard_normal_log_density
@@ -320,16 +321,12 @@ def inpaint(
         raise ConfigError(
             f"unknown sampler {name!r} for {model.label()}; choose one of {', '.join(choices)}"
         )
-    if not isinstance(chains, int) or isinstance(chains, bool) or chains < 1:
-        raise ConfigError(f"chains must be a positive integer, got {chains!r}")
+    positive_int("chains", chains)
     device = next(model.parameters()).device
     if average_last is None:
         average_last = max(1, steps // 2)
     images, mask = images.to(device), mask.to(device)
-    if images.shape != mask.shape:
-        raise ConfigError(
-            f"mask shape {tuple(mask.shape)} differs from images {tuple(images.shape)}"
-        )
+    _check(images, mask, steps, average_last)  # before the chains' copies, on the shapes given
     run = choices[name]
     if chains == 1:
         if isinstance(fill, torch.Tensor) and fill.dim() == 3:

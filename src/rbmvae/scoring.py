@@ -169,6 +169,17 @@ def neighbour_starts(
     return train_images[nearest]
 
 
+def chain_starts(
+    images: torch.Tensor, mask: torch.Tensor, train_images: torch.Tensor, chains: int, start: str
+) -> torch.Tensor:
+    """The ``fill`` of :func:`rbmvae.inpainting.inpaint` for ``start`` (``INPAINT_STARTS``): the
+    training mean (D,), or :func:`neighbour_starts` (N, chains, D)."""
+    one_of("start", start, INPAINT_STARTS)
+    if start == "neighbours":
+        return neighbour_starts(images, mask, train_images, chains)
+    return train_images.to(images.device, images.dtype).mean(0)
+
+
 def _model_methods(
     models: dict, images, train_images, samplers: dict | None, conditional: dict, starts: dict
 ) -> list:
@@ -178,14 +189,17 @@ def _model_methods(
     training mean or from the nearest training images (``starts["start"]``, Eq. 5.9). The VAE's
     conditional uses the mean fill and the sampler's completion as proposal centres (Eq. 5.7)."""
     mean = train_images.mean(0)
-    chains, neighbour_fills = starts["chains"], {}
+    chains, fills = starts["chains"], {}
 
     def fill_for(mask):
-        if starts["start"] == "mean":
-            return mean
-        if id(mask) not in neighbour_fills:  # the same masks serve every row: find them once
-            neighbour_fills[id(mask)] = (mask, neighbour_starts(images, mask, train_images, chains))
-        return neighbour_fills[id(mask)][1]
+        # the same masks serve every row: their starts are found once (the mask is kept beside
+        # them, so that its id is not reused while the table runs)
+        if id(mask) not in fills:
+            fills[id(mask)] = (
+                mask,
+                chain_starts(images, mask, train_images, chains, starts["start"]),
+            )
+        return fills[id(mask)][1]
 
     methods = []
     for name, model in models.items():

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from ._checks import one_of, positive_int
 from .data import BINARIZATIONS
 from .errors import ConfigError
+from .models.rbm import BERNOULLI_DRAWS
 from .objectives import RBM_INITS, RBM_METHODS
 
 OPTIMIZERS = ("sgd", "adam")
-BERNOULLI_BITS = (24, 16)
+BERNOULLI_BITS = tuple(BERNOULLI_DRAWS)  # 24, 16
 LR_SCHEDULES = ("constant", "linear", "cosine", "exponential")
 
 

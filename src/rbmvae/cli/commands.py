@@ -31,7 +31,7 @@ from ..inpainting import inpaint
 from ..masks import make_mask
 from ..models import RBM, VAE
 from ..rng import make_generator
-from ..scoring import mean_fill, missing_pixel_errors, neighbour_starts
+from ..scoring import chain_starts, mean_fill, missing_pixel_errors
 from ..training import TrainConfig, TrainingInterrupted, fit
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
 
@@ -138,10 +138,7 @@ def cmd_inpaint(args) -> int:
     generator = make_generator(args.seed, device)
     images = data.test_images[: args.n].to(device)
     mask = make_mask(args.missing, args.n, data.image_shape, generator, device)
-    if args.start == "neighbours":
-        fill = neighbour_starts(images, mask, data.train_images, args.chains)
-    else:
-        fill = data.train_images.mean(0).to(device)
+    fill = chain_starts(images, mask, data.train_images, args.chains, args.start)
     filled = inpaint(
         model,
         images,

@@ -20,7 +20,7 @@ from ..atomic import ensure_writable_dir
 from ..data import Dataset
 from ..inpainting import SAMPLERS, inpaint
 from ..rng import make_generator
-from ..scoring import START_TEXT, neighbour_starts, table_masks
+from ..scoring import START_TEXT, chain_starts, table_masks
 from .settings import StudySettings
 
 # How the report names each inpainting sampler of ``inpainting.SAMPLERS`` (short, then cited).
@@ -120,10 +120,10 @@ def _inpainting_figures(context: FigureContext, kind: str, group: dict) -> list[
     for sampler in samplers:
         panels = {}
         for column, mask in masks:
-            if evaluation.inpaint_start == "neighbours":  # as the table starts its chains
-                fill = neighbour_starts(context.images, mask, train_images, chains)
-            else:
-                fill = train_images.mean(0)
+            # the chains start as the table's do
+            fill = chain_starts(
+                context.images, mask, train_images, chains, evaluation.inpaint_start
+            )
             for model in group.values():
                 filled = inpaint(
                     model,
