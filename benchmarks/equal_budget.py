@@ -6,10 +6,11 @@ the stochastically binarized test digits (seed 0), with the rerun at doubled bet
 bracket; a figure those checks reject is shown as unreliable, never as a number. The two sides
 run at the same time, each on its own core (``--sequential`` runs them one after the other).
 
-- rbmvae: the study's recipe (``reproduce --profile full``: CD with k rising from 1 to 25,
-  SGD with momentum, weight decay, a decaying rate), as many whole epochs as its timed pilot
-  says fit in the budget (the schedule needs the number of epochs before it starts); where not
-  one epoch fits, one epoch with k rising to a lower final k.
+- rbmvae: the study's recipe (``reproduce --profile full``: PCD-1 with one persistent chain
+  per batch row, SGD with momentum 0.5, weight decay, a rate decaying linearly from 0.02), as
+  many whole epochs as its timed pilot says fit in the budget (the schedule needs the number of
+  epochs before it starts); where not one epoch fits, one epoch (with a rising k, one epoch with
+  k rising to a lower final k).
 - scikit-learn: ``BernoulliRBM(n_components=500, random_state=0)`` with its own defaults
   (PCD-1 with mean-field statistics, learning rate 0.1, batches of 10), ``n_iter`` from its
   timed pilot epoch, grey pixels as it is usually given.
@@ -53,12 +54,12 @@ SECTION = "equal-budget"
 
 def _train_rbmvae(data, hidden: int, budget: float) -> tuple[RBM, dict]:
     """The study's recipe for as many epochs as fit in ``budget``; where not even one epoch fits,
-    one epoch with k rising to a lower final k, chosen so that it fits (a step costs about
-    ``2 k + 3`` products, so the mean k scales with the time)."""
+    one epoch (a recipe with k rising: k rising to a lower final k, chosen so that it fits; a
+    step costs about ``2 k + 3`` products, so the mean k scales with the time)."""
     config = FULL.train_config("rbm")
     steps = math.ceil(data.train_images.shape[0] / config.batch_size)
     per_epoch = seconds_per_update(config, data, hidden) * steps
-    if budget < per_epoch:
+    if budget < per_epoch and config.k_final:
         mean_k = (config.k + config.k_final) / 2
         fitted = (budget / per_epoch * (2 * mean_k + 3) - 3) / 2
         config = config.replace(k_final=max(config.k, int(2 * fitted - config.k)))
@@ -67,7 +68,12 @@ def _train_rbmvae(data, hidden: int, budget: float) -> tuple[RBM, dict]:
     started = time.perf_counter()
     rbmvae.fit(model, data, config, progress=False)
     seconds = time.perf_counter() - started
-    what = f"CD, k 1 -> {config.k_final}, lr {config.learning_rate}, batch {config.batch_size}"
+    method = config.method.upper()
+    rule = (
+        f"{method}, k {config.k} -> {config.k_final}" if config.k_final else f"{method}-{config.k}"
+    )
+    what = f"{rule}, lr {config.learning_rate}, momentum {config.final_momentum}"
+    what += f", batch {config.batch_size}"
     return model, {"epochs": config.epochs, "train_seconds": seconds, "recipe": what}
 
 

@@ -14,6 +14,7 @@ runs on a shared 2-core machine stay comparable::
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import time
@@ -156,6 +157,8 @@ def _rows(root: Path) -> list[dict]:
 
 def table(args) -> None:
     rows = _rows(Path(args.root))
+    if args.match:  # only the runs whose names match one of the patterns
+        rows = [r for r in rows if any(fnmatch.fnmatchcase(r["name"], p) for p in args.match)]
     lines = [
         "| recipe | epochs | CPU minutes | test digits | AIS log-likelihood | RAISE bracket "
         "| ESS (of runs) | doubled betas | verdict |",
@@ -224,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     p = sub.add_parser("table")
     p.add_argument("root")
     p.add_argument("--plot", default=None)
+    p.add_argument("--match", action="append", default=[], metavar="GLOB", help="run names")
     p.set_defaults(run=table)
     args = parser.parse_args(argv)
     args.run(args)

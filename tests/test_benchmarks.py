@@ -416,3 +416,7 @@ def test_recipe_script_trains_scores_and_tabulates_a_run(tmp_path, capsys):
     table = capsys.readouterr().out
     assert "| tiny | 1 |" in table and "| 50 |" in table
     assert plot.read_bytes()[:4] == b"\x89PNG"
+    recipes.main(["table", str(out), "--match", "t*y"])
+    assert "| tiny |" in capsys.readouterr().out
+    recipes.main(["table", str(out), "--match", "other*"])
+    assert "| tiny |" not in capsys.readouterr().out

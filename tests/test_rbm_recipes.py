@@ -204,4 +204,19 @@ def test_the_assignment_recipe_is_the_original_one():
     objective.setup(rbm, torch.rand(20, 784), torch.Generator().manual_seed(0))
     assert rbm.weight.abs().max() <= 0.2 and abs(rbm.weight.std().item() - 0.088) < 0.005
     assert torch.all(rbm.visible_bias == 0.1) and torch.all(rbm.hidden_bias == 0.1)
-    assert set(RECIPES) >= {"assignment", "cd-rising", "pcd-chains", "pt"}
+    assert set(RECIPES) >= {"assignment", "cd-rising", "pcd-chains", "pcd", "pt"}
+
+
+def test_the_pcd_recipe_keeps_one_persistent_chain_per_batch_row_and_its_momentum():
+    config = TrainConfig.defaults_for("rbm", recipe="pcd", batch_size=7)
+    assert (config.method, config.k, config.k_final, config.learning_rate) == ("pcd", 1, 0, 0.01)
+    # momentum 0.5 at every epoch: the switch to the guide's 0.9 is what the recipe leaves out
+    assert {config.momentum_at(epoch) for epoch in range(20)} == {0.5}
+    assert [config.learning_rate_at(e) for e in (0, 5)] == [0.01, 0.01 * (1 - 5 / 20)]
+    rbm = rbm_5x4(seed=2)
+    objective = make_objective(rbm, config)
+    batch = torch.ones(7, 5, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    objective.step(rbm, batch, g)
+    assert objective.chain_hidden.shape == (7, 4)  # the chains: as many as the batch's rows
+    assert make_objective(rbm, config.replace(chains=3)).chains == 3

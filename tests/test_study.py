@@ -141,9 +141,12 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
     assert QUICK.training["rbm"] == TrainConfig.defaults_for("rbm", epochs=5, method="cd", k=1)
     assert QUICK.training["vae"] == TrainConfig.defaults_for("vae", epochs=8)
     assert FULL.training["rbm"] == TrainConfig.defaults_for(
-        "rbm", recipe="cd-rising", epochs=12, k_final=25
+        "rbm", recipe="pcd", epochs=75, learning_rate=0.02
     )
-    assert (FULL.training["rbm"].k, FULL.training["rbm"].k_final) == (1, 25)
+    assert LITERATURE.training["rbm"] == TrainConfig.defaults_for("rbm", recipe="pcd", epochs=300)
+    for rbm in (FULL.training["rbm"], LITERATURE.training["rbm"]):  # PCD-1, momentum 0.5 held
+        assert (rbm.method, rbm.k, rbm.k_final, rbm.chains) == ("pcd", 1, 0, 0)
+        assert rbm.momentum == rbm.final_momentum == 0.5 and rbm.lr_schedule == "linear"
     vae = FULL.training["vae"]
     assert (vae.epochs, vae.binarize, vae.lr_schedule, vae.iwae_k) == (
         30,
@@ -151,8 +154,11 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
         "cosine",
         1,
     )
-    assert LITERATURE.training["rbm"].k_final == 100 and LITERATURE.training["vae"].iwae_k == 5
-    assert FULL.training["rbm"].learning_rate == LITERATURE.training["rbm"].learning_rate == 0.05
+    assert LITERATURE.training["vae"].iwae_k == 5
+    assert (FULL.training["rbm"].learning_rate, LITERATURE.training["rbm"].learning_rate) == (
+        0.02,
+        0.01,
+    )
     for settings in (QUICK, FULL, LITERATURE):
         assert settings.rbm_hidden == (20, 100, 500) and settings.vae_latent == (2, 8, 16)
         assert settings.vae_hidden == 256 and isinstance(settings.evaluation, EvaluationSettings)
