@@ -9,8 +9,8 @@ run at the same time, each on its own core (``--sequential`` runs them one after
 - rbmvae: the study's recipe (``reproduce --profile full``: PCD-1 with one persistent chain
   per batch row, SGD with momentum 0.5, weight decay, a rate decaying linearly from 0.02), as
   many whole epochs as its timed pilot says fit in the budget (the schedule needs the number of
-  epochs before it starts); where not one epoch fits, one epoch (with a rising k, one epoch with
-  k rising to a lower final k).
+  epochs before it starts); where not one epoch fits, one epoch (and a recipe with a rising k
+  then rises to a lower final k).
 - scikit-learn: ``BernoulliRBM(n_components=500, random_state=0)`` with its own defaults
   (PCD-1 with mean-field statistics, learning rate 0.1, batches of 10), ``n_iter`` from its
   timed pilot epoch, grey pixels as it is usually given.
@@ -54,8 +54,8 @@ SECTION = "equal-budget"
 
 def _train_rbmvae(data, hidden: int, budget: float) -> tuple[RBM, dict]:
     """The study's recipe for as many epochs as fit in ``budget``; where not even one epoch fits,
-    one epoch (a recipe with k rising: k rising to a lower final k, chosen so that it fits; a
-    step costs about ``2 k + 3`` products, so the mean k scales with the time)."""
+    one epoch, and a recipe with a rising k then rises to a lower final k, chosen so that it fits
+    (a step costs about ``2 k + 3`` products, so the mean k scales with the time)."""
     config = FULL.train_config("rbm")
     steps = math.ceil(data.train_images.shape[0] / config.batch_size)
     per_epoch = seconds_per_update(config, data, hidden) * steps

@@ -167,7 +167,8 @@ RECIPES: dict[str, dict] = {
     },
     "cd-rising": {"method": "cd", "k": 1, "k_final": 10, "learning_rate": 0.05},
     # PCD-1 with one persistent chain per batch row, the rate decaying linearly from 0.01 and
-    # the momentum held at 0.5 (at 0.9 the step grows tenfold and the chains fall behind)
+    # the momentum held at 0.5 (at 0.9 a step is ten times the rate, not twice, and the chains
+    # fall behind the model: derivation s. 1.8)
     "pcd": {"method": "pcd", "k": 1, "learning_rate": 0.01, "final_momentum": 0.5},
     "pcd-chains": {"method": "pcd", "k": 1, "chains": 500, "learning_rate": 0.01},
     "pt": {"method": "pt", "k": 1, "chains": 50, "learning_rate": 0.01, "pt_temperatures": 10},
