@@ -339,8 +339,8 @@ def add_study(commands_) -> None:
         choices=STUDY_PROFILES,
         default="quick",
         help="quick: under a minute on the embedded sample; full: the best quality in about 15 "
-        "minutes of 2-core CPU on full MNIST; literature: the published recipes, for as long as "
-        "they take (default: quick)",
+        "minutes of 2-core CPU on full MNIST; literature: the published quality, for as long as "
+        "it takes (default: quick)",
     )
     reproduce.add_argument("--out", metavar="DIR", help="run directory (default runs/PROFILE)")
     reproduce.add_argument(
