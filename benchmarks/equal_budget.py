@@ -17,7 +17,7 @@ run at the same time, each on its own core (``--sequential`` runs them one after
 
 Both real training times are shown beside the budget::
 
-    python benchmarks/equal_budget.py run --data-dir ../shared/data/mnist
+    python benchmarks/equal_budget.py --data-dir ../shared/data/mnist run
 """
 
 # ruff: noqa: E402  (the imports below follow the path set-up for `python benchmarks/...`)
