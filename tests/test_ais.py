@@ -85,6 +85,28 @@ def test_ais_from_a_far_base_with_few_betas_matches_exact_log_z(n_betas):
     assert result.effective_runs > 1000
 
 
+def test_a_poor_ais_run_still_obeys_the_markov_bound_on_log_z():
+    # The equal-budget comparison bounds an unreliable figure by Markov's inequality on the
+    # unbiased Z estimate: P(log Z_hat >= log Z + log 100) <= 1% (s. 3.3), however poor the run.
+    # Groups of 3 runs from a far base with 4 betas: their log Z_hat errs low often and by nats
+    # (the AIS figure of the log-likelihood is then too high), yet rarely errs high by log 100.
+    rbm = strong_rbm(12, 8, 1.0, seed=3)
+    exact = log_partition_exact(rbm)
+    g = torch.Generator().manual_seed(4)
+    groups, size = 2000, 3
+    log_w, _, _ = _annealed_log_weights(
+        rbm, torch.zeros(12, dtype=torch.float64), ais_betas(4).tolist(), groups * size, g
+    )
+    log_z_base = 8 * math.log(2.0) + 12 * math.log(
+        2.0
+    )  # zero base biases: sum softplus(0) + H log 2
+    log_z = log_z_base + torch.logsumexp(log_w.view(groups, size), 1) - math.log(size)
+    errs_low = float((log_z < exact - 1.0).double().mean())
+    breaks = float((log_z >= exact + math.log(100.0)).double().mean())
+    assert errs_low > 0.3, errs_low  # the run is poor: its figure alone would overstate
+    assert breaks <= 0.01 + 3 * math.sqrt(0.01 * 0.99 / groups), breaks
+
+
 def test_one_ais_transition_leaves_its_distribution_invariant():
     # v ~ p_beta exactly (enumeration), one transition T_beta of the AIS kernel, chi-square of
     # the result against p_beta. A transition at the wrong beta, the base and model biases

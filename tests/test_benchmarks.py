@@ -393,6 +393,33 @@ def test_equal_budget_trains_both_sides_and_shows_their_real_times(tmp_path):
     assert plot.read_bytes()[:4] == b"\x89PNG"
 
 
+def test_equal_budget_compares_the_conservative_end_with_the_markov_bound():
+    from benchmarks import equal_budget
+
+    assert abs(equal_budget.MARKOV_NATS - math.log(100.0)) < 1e-12  # 99%: 1 / (1 - 0.99)
+
+    def row(side, ll, low, reliable, budget=30.0):
+        return {"side": side, "budget": budget, "ll": ll, "low": low, "reliable": reliable}
+
+    ours = row("rbmvae", -100.0, -101.0, True)
+    # scikit-learn's unreliable -110 stays below -110 + log 100 = -105.39 with 99% probability
+    assert equal_budget.upper_bound(row("sklearn", -110.0, None, False)) == pytest.approx(
+        -105.395, abs=1e-3
+    )
+    higher = equal_budget.verdict([ours, row("sklearn", -110.0, -180.0, False)], 30.0)
+    assert higher == "**rbmvae higher**, by at least 4.39 nats"
+    close = equal_budget.verdict([ours, row("sklearn", -97.0, -99.0, True)], 30.0)
+    assert close.startswith("not shown") and "8.61 nats below" in close
+    assert "not stated" in equal_budget.verdict(
+        [row("rbmvae", -100.0, None, False), ours | {"side": "sklearn"}], 30.0
+    )
+    assert equal_budget.verdict([ours], 30.0) == "one side missing"
+    assert (
+        equal_budget.verdict([ours, row("sklearn", -110.0, None, False)], 120.0)
+        == "one side missing"
+    )
+
+
 def test_recipe_script_trains_scores_and_tabulates_a_run(tmp_path, capsys):
     from benchmarks import recipes
 
