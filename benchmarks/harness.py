@@ -172,7 +172,7 @@ def peak_memory_mb() -> float:
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
-def _cpu_times() -> tuple[float, float] | None:
+def cpu_times() -> tuple[float, float] | None:
     """``(busy, total)`` CPU jiffies of the whole machine from /proc/stat (None elsewhere)."""
     try:
         fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
@@ -185,11 +185,11 @@ def _cpu_times() -> tuple[float, float] | None:
 
 def cpu_busy(seconds: float = 1.0) -> float | None:
     """The fraction of all CPUs busy over the next ``seconds`` (None where unknown)."""
-    first = _cpu_times()
+    first = cpu_times()
     if first is None:
         return None
     time.sleep(seconds)
-    second = _cpu_times()
+    second = cpu_times()
     total = second[1] - first[1]
     return (second[0] - first[0]) / total if total > 0 else 0.0
 
@@ -232,11 +232,11 @@ def spawn(
     threads = str(settings.n_threads)
     env = {**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads}
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    before = _cpu_times()
+    before = cpu_times()
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
-    after = _cpu_times()
+    after = cpu_times()
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     own = (usage.ru_utime - children.ru_utime) + (usage.ru_stime - children.ru_stime)
     lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]

@@ -60,7 +60,7 @@ def _stat(value: dict | None, digits: int = 2) -> str:
     return f"{value['median']:.{digits}f} ({value['min']:.{digits}f}-{value['max']:.{digits}f})"
 
 
-def _goal(seconds: float, floor: float) -> str:
+def floor_goal(seconds: float, floor: float) -> str:
     """Whether ``seconds`` is within ``FLOOR_GOAL`` times ``floor``: "met" or "missed by N%"."""
     ratio = seconds / floor
     return "met" if ratio <= FLOOR_GOAL else f"missed by {ratio / FLOOR_GOAL - 1:.0%}"
@@ -76,7 +76,7 @@ def _floor_cells(seconds: float, floor: dict | None, digits: int) -> list[str]:
         f"{total:.{digits}f}",
         _ratio(seconds, gemm),
         _ratio(seconds, total),
-        _goal(seconds, gemm),
+        floor_goal(seconds, gemm),
         f"{floor['flops'] / 1e9:.0f}",
     ]
 

@@ -5,7 +5,9 @@ measured right after it on this machine).
 RBM: CD-1, batch 100 while the hidden units vary (20 to 2,000), 500 hidden units while the batch
 varies (10 to 1,000); VAE: 784-256-z, batch 128, z from 2 to 64. Each point is ``fit``'s own time
 for one epoch after a warm-up epoch, on the first ``--images`` training digits, scaled to the
-whole training set::
+whole training set. A point during which other processes took more than 5% of the CPUs is
+measured again (``--retries``, after waiting up to ``--max-wait`` seconds for quiet CPUs), the
+least disturbed attempt kept and its share shown::
 
     python benchmarks/scaling.py --data-dir ../shared/data/mnist
 """
@@ -22,14 +24,18 @@ if __package__ in (None, ""):
 
 import argparse
 import json
+import os
+import resource
+import time
 
 import torch
 
 import rbmvae
 from benchmarks.costs import Cost, batch_sizes, rbm_epoch_cost, vae_step_cost
-from benchmarks.harness import measure_floor
+from benchmarks.harness import cpu_times, measure_floor, wait_for_idle
+from benchmarks.render import floor_goal
 from benchmarks.sections import publish
-from benchmarks.settings import N_VISIBLE, VAE_HIDDEN
+from benchmarks.settings import DISTURBED, FLOOR_GOAL, N_VISIBLE, VAE_HIDDEN
 from rbmvae.models import build_model
 
 HERE = Path(__file__).resolve().parent
@@ -54,7 +60,14 @@ def _point(kind: str, value: int, data, n_train: int, min_seconds: float) -> dic
         model = build_model("rbm", {"n_visible": N_VISIBLE, "n_hidden": hidden})
         options = {"batch_size": batch, "method": "cd", "k": 1}
         cost = rbm_epoch_cost(n_train, batch, hidden, "cd", 1)
+    before, own_before, started = cpu_times(), _own_cpu_seconds(), time.perf_counter()
     history = rbmvae.fit(model, data, epochs=2, progress=False, monitor_size=10, **options)
+    wall, own = time.perf_counter() - started, _own_cpu_seconds() - own_before
+    after = cpu_times()
+    others = None
+    if before is not None and after is not None and wall > 0:
+        busy = (after[0] - before[0]) / os.sysconf("SC_CLK_TCK")
+        others = max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
     seconds = history[1]["train_seconds"] * n_train / data.train_images.shape[0]
     floor = measure_floor(cost.gemms, "cpu", min_seconds)
     gemm = sum(count * floor["gemm"][g.key]["seconds"] for g, count in cost.gemms.items())
@@ -65,7 +78,31 @@ def _point(kind: str, value: int, data, n_train: int, min_seconds: float) -> dic
         "floor_matmul": gemm,
         "floor_with_draws": gemm + draws,
         "gflop": cost.flops / 1e9,
+        "others_cpu_share": others,
     }
+
+
+def _own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _quiet_point(kind: str, value: int, data, n_train: int, args) -> dict:
+    """:func:`_point` after waiting for quiet CPUs, again while other processes took more than
+    ``DISTURBED`` of them (up to ``args.retries`` times); the least disturbed attempt."""
+    best = None
+    for attempt in range(1 + args.retries):
+        if args.max_wait > 0:
+            wait_for_idle(args.max_wait)
+        point = _point(kind, value, data, n_train, args.min_seconds)
+        point["attempts"] = attempt + 1
+        share = point["others_cpu_share"] or 0.0
+        if best is None or share < (best["others_cpu_share"] or 0.0):
+            best = point
+        if share <= DISTURBED:
+            break
+        print(f"  {kind} {value}: other processes took {share:.0%} of the CPUs")
+    return best
 
 
 def measure(args) -> dict:
@@ -76,7 +113,7 @@ def measure(args) -> dict:
     results = {"threads": torch.get_num_threads(), "images": data.train_images.shape[0]}
     results["n_train"] = n_train
     for title, (kind, values) in SWEEPS.items():
-        results[title] = [_point(kind, v, data, n_train, args.min_seconds) for v in values]
+        results[title] = [_quiet_point(kind, v, data, n_train, args) for v in values]
         for p in results[title]:
             print(f"{title}: {p['value']}: {p['seconds']:.2f} s, floor {p['floor_matmul']:.2f} s")
     return results
@@ -84,20 +121,23 @@ def measure(args) -> dict:
 
 def render_section(results: dict, plot: str | None) -> str:
     lines = [f"## How cost grows (seconds per epoch of {results['n_train']:,} images)", ""]
-    lines.append(__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`").rstrip(":"))
+    lines.append(__doc__.split("\n\n")[1].replace("\n", " ").replace("``", "`").rstrip(":") + ".")
     lines += ["", f"{results['threads']} torch thread(s); {results['images']} images timed.", ""]
     for title, (kind, _) in SWEEPS.items():
         lines += [
             f"**{title}**",
             "",
-            f"| {kind} | s/epoch | matmul floor s | + draws s | measured / matmul floor | GFLOP |",
-            "| ---: | ---: | ---: | ---: | ---: | ---: |",
+            f"| {kind} | s/epoch | matmul floor s | + draws s | measured / matmul floor "
+            f"| goal: <= {FLOOR_GOAL:g}x floor | GFLOP | others' CPU |",
+            "| ---: | ---: | ---: | ---: | ---: | :---: | ---: | ---: |",
         ]
         for p in results[title]:
+            share = p.get("others_cpu_share")
             lines.append(
                 f"| {p['value']} | {p['seconds']:.2f} | {p['floor_matmul']:.2f} "
                 f"| {p['floor_with_draws']:.2f} | {p['seconds'] / p['floor_matmul']:.2f} "
-                f"| {p['gflop']:.0f} |"
+                f"| {floor_goal(p['seconds'], p['floor_matmul'])} | {p['gflop']:.0f} "
+                f"| {'-' if share is None else f'{share:.0%}'} |"
             )
         lines.append("")
     if plot:
@@ -141,6 +181,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--images", type=int, default=10000)
     parser.add_argument("--min-seconds", type=float, default=0.2)
+    parser.add_argument("--max-wait", type=float, default=300.0, help="seconds (0: never wait)")
+    parser.add_argument("--retries", type=int, default=2, help="re-measures of a disturbed point")
     parser.add_argument("--json", default=None, help="also write the raw figures here")
     parser.add_argument("--from-json", default=None, help="render these figures, measure nothing")
     parser.add_argument("--plot", default=str(HERE / "scaling.png"))

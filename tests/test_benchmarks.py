@@ -7,6 +7,7 @@ hundred images; one run goes through the subprocess protocol and writes a RESULT
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import subprocess
@@ -357,15 +358,34 @@ def test_scaling_sweep_measures_every_point_beside_its_floor(tmp_path, monkeypat
     scaling.main(
         ["--dataset", "mnist-sample", "--images", "300", "--min-seconds", "0.01"]
         + ["--plot", str(plot), "--results", str(results_md), "--json", str(tmp_path / "s.json")]
+        + ["--max-wait", "0", "--retries", "0"]
     )
     raw = json.loads((tmp_path / "s.json").read_text())
     for title in sweeps:
         assert [p["value"] for p in raw[title]] == list(sweeps[title][1])
         for p in raw[title]:
             assert p["seconds"] > 0 and 0 < p["floor_matmul"] <= p["floor_with_draws"]
+            assert 0.0 <= p["others_cpu_share"] <= 1.0 and p["attempts"] == 1
     text = results_md.read_text()
     assert "<!-- begin scaling -->" in text and "5,000 images" in text
+    assert "| goal: <= 1.3x floor |" in text and "| others' CPU |" in text
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_scaling_measures_a_disturbed_point_again_and_keeps_the_quieter(monkeypatch):
+    from benchmarks import scaling
+
+    shares = iter([0.40, 0.02, 0.30])
+    monkeypatch.setattr(
+        scaling, "_point", lambda *a: {"seconds": 1.0, "others_cpu_share": next(shares)}
+    )
+    args = argparse.Namespace(retries=2, max_wait=0, min_seconds=0.01)
+    point = scaling._quiet_point("hidden", 20, None, 100, args)
+    assert point["others_cpu_share"] == 0.02 and point["attempts"] == 2  # stopped once quiet
+    shares = iter([0.40, 0.30, 0.35])
+    point = scaling._quiet_point("hidden", 20, None, 100, args)
+    assert point["others_cpu_share"] == 0.30 and point["attempts"] == 2  # the least disturbed
+    assert render.floor_goal(1.2, 1.0) == "met" and render.floor_goal(2.6, 1.0) == "missed by 100%"
 
 
 @pytest.mark.skipif(not HAS_SKLEARN, reason="scikit-learn is not installed")
