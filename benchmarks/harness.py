@@ -183,6 +183,16 @@ def cpu_times() -> tuple[float, float] | None:
     return sum(values) - idle, sum(values)
 
 
+def others_cpu_share(before, after, own_seconds: float, wall: float) -> float | None:
+    """The share of all CPUs that other processes took over ``wall`` seconds: the machine's busy
+    time between the :func:`cpu_times` samples ``before`` and ``after`` minus ``own_seconds`` of
+    CPU time used by the measured work (None where /proc/stat is not available)."""
+    if before is None or after is None or wall <= 0:
+        return None
+    others = (after[0] - before[0]) / os.sysconf("SC_CLK_TCK") - own_seconds
+    return max(0.0, others / (wall * (os.cpu_count() or 1)))
+
+
 def cpu_busy(seconds: float = 1.0) -> float | None:
     """The fraction of all CPUs busy over the next ``seconds`` (None where unknown)."""
     first = cpu_times()
@@ -244,11 +254,9 @@ def spawn(
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         return {"error": " | ".join(tail) or f"exit status {done.returncode}"}
     result = json.loads(lines[-1][len("RESULT ") :])
-    if before is not None and after is not None:
-        jiffy = 1.0 / os.sysconf("SC_CLK_TCK")
-        cpus = os.cpu_count() or 1
-        others = (after[0] - before[0]) * jiffy - own
-        result["others_cpu_share"] = max(0.0, others / (wall * cpus))
+    share = others_cpu_share(before, after, own, wall)
+    if share is not None:
+        result["others_cpu_share"] = share
     result["worker_cpu_seconds"] = own
     return result
 

@@ -24,7 +24,6 @@ if __package__ in (None, ""):
 
 import argparse
 import json
-import os
 import resource
 import time
 
@@ -32,7 +31,7 @@ import torch
 
 import rbmvae
 from benchmarks.costs import Cost, batch_sizes, rbm_epoch_cost, vae_step_cost
-from benchmarks.harness import cpu_times, measure_floor, wait_for_idle
+from benchmarks.harness import cpu_times, measure_floor, others_cpu_share, wait_for_idle
 from benchmarks.render import floor_goal
 from benchmarks.sections import publish
 from benchmarks.settings import DISTURBED, FLOOR_GOAL, N_VISIBLE, VAE_HIDDEN
@@ -63,11 +62,7 @@ def _point(kind: str, value: int, data, n_train: int, min_seconds: float) -> dic
     before, own_before, started = cpu_times(), _own_cpu_seconds(), time.perf_counter()
     history = rbmvae.fit(model, data, epochs=2, progress=False, monitor_size=10, **options)
     wall, own = time.perf_counter() - started, _own_cpu_seconds() - own_before
-    after = cpu_times()
-    others = None
-    if before is not None and after is not None and wall > 0:
-        busy = (after[0] - before[0]) / os.sysconf("SC_CLK_TCK")
-        others = max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
+    others = others_cpu_share(before, cpu_times(), own, wall)
     seconds = history[1]["train_seconds"] * n_train / data.train_images.shape[0]
     floor = measure_floor(cost.gemms, "cpu", min_seconds)
     gemm = sum(count * floor["gemm"][g.key]["seconds"] for g, count in cost.gemms.items())
