@@ -177,8 +177,9 @@ def ais_log_partition(
     the Gibbs transition that follows (Eq. 3.3); the transition's ``h W'`` is the only other
     product, so the loop does ``2 K - 1`` matrix products for K betas, and draws one uniform per
     hidden and visible unit and transition, compared in place with the probabilities. The
-    increments are formed and summed in float64 and ``log Z = log Z_0 + log mean exp(log w)``
-    (Eq. 3.5).
+    softplus differences of the increments are formed without cancellation in float32 (the
+    ``log1p``/``expm1`` form of section 3.2 of docs/derivation.md) and summed in float64;
+    ``log Z = log Z_0 + log mean exp(log w)`` (Eq. 3.5).
     ``betas`` overrides the SM08 schedule of :func:`ais_betas`.
     """
     started = time.perf_counter()
@@ -217,6 +218,17 @@ def _checked_betas(betas) -> list[float]:
     return betas.tolist()
 
 
+# Steps with |beta - beta'| |c_j + v'W_j| <= this take the float32 form of the increments of
+# Eq. 3.4, -log1p(sigma(beta x) expm1((beta' - beta) x)) (docs/derivation.md, section 3.2).
+SMALL_STEP = 1.0
+
+
+def _hidden_input_bound(rbm: RBM) -> float:
+    """``max_j |c_j| + sum_i |W_ij|``: a bound on ``|c_j + v'W_j|`` over every binary v."""
+    with torch.no_grad():
+        return float((rbm.hidden_bias.abs() + rbm.weight.abs().sum(0)).max())
+
+
 @torch.inference_mode()
 def _annealed_log_weights(
     rbm: RBM,
@@ -232,34 +244,37 @@ def _annealed_log_weights(
     Without ``start`` the runs begin with exact draws from the base model (``steps[0]`` must then
     be 0); with ``start`` (n_runs, D) they begin with one transition ``T_steps[0]`` from it, the
     reverse chain of RAISE (Eq. 3.10). Then, for k = 1 .. K: the increment ``log f_k(v) - log
-    f_(k-1)(v)`` at the current state, followed by ``T_k`` unless k = K. Every increment is formed
-    and summed in float64 (the sums over H softplus terms included).
+    f_(k-1)(v)`` at the current state, followed by ``T_k`` unless k = K. The softplus
+    differences of a step are formed in the model's dtype as ``-log1p(sigma(beta x)
+    expm1((beta' - beta) x))``, which has no cancellation when the step is small for every
+    hidden unit (``|beta - beta'| |x_j| <= SMALL_STEP``, checked against
+    :func:`_hidden_input_bound`), or else as two softplus sums in float64; the sums over the H
+    units and over the steps are accumulated in float64 (docs/derivation.md, section 3.2).
     """
     weight, visible_bias, hidden_bias = rbm.weight, rbm.visible_bias, rbm.hidden_bias
     dtype, device = weight.dtype, weight.device
     n_hidden = rbm.n_hidden
+    bound = _hidden_input_bound(rbm)
     # One product per beta gives the hidden inputs c + vW and, in the last column, (b - b0)'v.
     weight_aug = torch.cat([weight, (visible_bias - base).unsqueeze(1)], dim=1)
     bias_aug = torch.cat([hidden_bias, hidden_bias.new_zeros(1)])
     # Reused buffers; the hidden and visible samples are drawn in place into noise_h, noise_v.
     inputs = torch.empty(n_runs, n_hidden + 1, dtype=dtype, device=device)
     hidden_inputs, linear = inputs[:, :n_hidden], inputs[:, n_hidden]  # views of the product
-    scaled = torch.empty(n_runs, n_hidden, dtype=dtype, device=device)
+    probs_h = torch.empty(n_runs, n_hidden, dtype=dtype, device=device)  # sigma(beta x)
+    terms = torch.empty(n_runs, n_hidden, dtype=dtype, device=device)
     noise_h = torch.empty(n_runs, n_hidden, dtype=dtype, device=device)
     noise_v = torch.empty(n_runs, rbm.n_visible, dtype=dtype, device=device)
     visible_inputs = torch.empty(n_runs, rbm.n_visible, dtype=dtype, device=device)
     weight_t = weight.t()
     matmuls = 0
 
-    def transition(visible: torch.Tensor, beta: float, fresh_inputs: bool) -> torch.Tensor:
-        # T_beta: h ~ p_beta(h | v), then v ~ p_beta(v | h) (Eq. 3.3), as u < p in place.
+    def transition(beta: float) -> torch.Tensor:
+        # T_beta from the state whose hidden probabilities sigma(beta x) are in probs_h:
+        # h ~ p_beta(h | v), then v ~ p_beta(v | h) (Eq. 3.3), as u < p in place.
         nonlocal matmuls
-        if fresh_inputs:
-            torch.addmm(bias_aug, visible, weight_aug, out=inputs)
-            torch.mul(hidden_inputs, beta, out=scaled)
-            matmuls += 1
         torch.rand(noise_h.shape, generator=generator, out=noise_h)
-        hidden = noise_h.lt_(scaled.sigmoid_())
+        hidden = noise_h.lt_(probs_h)
         torch.addmm(
             torch.lerp(base, visible_bias, beta), hidden, weight_t, alpha=beta, out=visible_inputs
         )
@@ -270,26 +285,33 @@ def _annealed_log_weights(
     if start is None:
         visible = bernoulli(torch.sigmoid(base).expand(n_runs, -1).contiguous(), generator)
     else:
-        visible = transition(start.to(device=device, dtype=dtype), steps[0], True)
+        torch.addmm(bias_aug, start.to(device=device, dtype=dtype), weight_aug, out=inputs)
+        matmuls += 1
+        torch.mul(hidden_inputs, steps[0], out=probs_h).sigmoid_()
+        visible = transition(steps[0])
     # log w_k - log w_(k-1) per run, in float64 (Eq. 3.4)
     log_w = torch.zeros(n_runs, dtype=torch.float64, device=device)
-    log_2 = math.log(2.0)
     previous = steps[0]
     last = len(steps) - 1
     for k in range(1, last + 1):
         beta = steps[k]
         torch.addmm(bias_aug, visible, weight_aug, out=inputs)
         matmuls += 1
-        # sum_j softplus(beta x_j) - softplus(beta' x_j) + (beta - beta') (b - b0)'v, in float64
-        wide = hidden_inputs.double()
-        gain = F.softplus(wide * beta).sum(1)
-        gain -= F.softplus(wide * previous).sum(1) if previous > 0 else n_hidden * log_2
+        torch.mul(hidden_inputs, beta, out=probs_h).sigmoid_()
+        if abs(beta - previous) * bound <= SMALL_STEP:
+            # zeta(beta x) - zeta(beta' x) = -log1p(sigma(beta x) expm1((beta' - beta) x)), float32
+            torch.mul(hidden_inputs, previous - beta, out=terms).expm1_().mul_(probs_h).log1p_()
+            gain = terms.sum(1, dtype=torch.float64).neg_()
+        else:
+            # sum_j softplus(beta x_j) - softplus(beta' x_j), in float64
+            wide = hidden_inputs.double()
+            gain = F.softplus(wide * beta).sum(1) - F.softplus(wide * previous).sum(1)
+        # + (beta - beta') (b - b0)'v
         log_w += gain.add_(linear.double(), alpha=beta - previous)
         previous = beta
         if k == last:
             break
-        torch.mul(hidden_inputs, beta, out=scaled)
-        visible = transition(visible, beta, False)
+        visible = transition(beta)
     return log_w, matmuls, visible
 
 
