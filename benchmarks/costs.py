@@ -246,7 +246,7 @@ def workload_costs(settings: Settings, n_train: int) -> dict[str, Cost]:
         costs[f"{label}{SIXTEEN_BITS}"] = costs[label]
     for latent in s.vae_latent:
         costs[f"vae-z{latent}"] = vae_epoch_cost(n_train, s.vae_batch, latent)
-    costs["ais"] = ais_cost(s.ais_runs, s.ais_betas, s.equal_time_hidden)
+    costs["ais"] = ais_cost(s.ais_runs, s.ais_betas, s.ais_hidden)
     costs["iwae"] = iwae_cost(s.iwae_images, s.iwae_k, max(s.vae_latent), chunk=s.iwae_chunk)
     missing = round(s.inpaint_fraction * N_VISIBLE) * s.inpaint_images
     costs["inpaint"] = inpaint_cost(s.inpaint_images, s.inpaint_steps, s.inpaint_hidden, missing)

@@ -269,62 +269,13 @@ def _plain_vae_section(results: dict, floors: dict, settings: Settings) -> list[
     return lines
 
 
-def _equal_time_section(results: dict, settings: Settings) -> list[str]:
-    equal = results.get("equal-time", {})
-    if "rbmvae" not in equal:
-        return []
-    lines = [
-        "",
-        f"## Quality at equal wall time ({equal['hidden']} hidden units)",
-        "",
-        f"Budget {equal['budget_seconds']:.0f} s each. rbmvae: its default training "
-        f"({equal['method']}, momentum, weight decay, learning rate decaying over the epochs, "
-        "fresh stochastic binarization every epoch), as many whole epochs as fit in the "
-        "budget; "
-        "BernoulliRBM: enough epochs to take at least as long. Both scored by rbmvae's AIS "
-        f"({settings.ais_runs} runs, {settings.ais_betas} betas, base-rate start) on the "
-        "same stochastically binarized test set (seed 0); the interval is from AIS's "
-        "+-3 standard errors on Z.",
-        "",
-        *_table_head(
-            "model | epochs | train s | log Z | test log-likelihood (nats) | effective runs",
-            "--- ---: ---: ---: ---: ---:",
-        ),
-    ]
-    for name, label in (("rbmvae", "rbmvae RBM"), ("sklearn", "BernoulliRBM")):
-        r = equal.get(name)
-        if not r:
-            continue
-        likelihood = (
-            f"**{r['test_log_likelihood']:.2f}** [{r['test_log_likelihood_low']:.2f}, "
-            f"{r['test_log_likelihood_high']:.2f}]"
-        )
-        lines.append(
-            _row(
-                label,
-                r["epochs"],
-                f"{r['seconds']:.1f}",
-                f"{r['log_z']:.2f}",
-                likelihood,
-                f"{r['effective_runs']:.1f}",
-            )
-        )
-    if "difference_nats" in equal:
-        lines += [
-            "",
-            f"Difference (rbmvae - BernoulliRBM): **{equal['difference_nats']:+.2f} "
-            "nats** per test image.",
-        ]
-    return lines
-
-
 def _evaluation_section(results: dict, floors: dict, settings: Settings) -> list[str]:
     lines = [
         "",
         "## Evaluation",
         "",
         f"- AIS: {settings.ais_runs} runs, {settings.ais_betas} betas, "
-        f"{settings.equal_time_hidden} hidden (the equal-time rbmvae model)",
+        f"{settings.ais_hidden} hidden (the RBM of the PCD-1 workload at that size)",
         f"- IWAE: K = {settings.iwae_k} on {settings.iwae_images} binarized test images, VAE "
         f"z={max(settings.vae_latent)}; its floor also counts one softplus per decoded pixel "
         "(Eq. 2.5)",
@@ -419,7 +370,6 @@ def render(results: dict, settings: Settings, machine: dict, command: str) -> st
         "",
         *_sklearn_section(results, floors, settings),
         *_plain_vae_section(results, floors, settings),
-        *_equal_time_section(results, settings),
         *_evaluation_section(results, floors, settings),
         *_reproduce_section(results, settings),
         *_targets_section(results, floors, settings),

@@ -36,7 +36,7 @@ from benchmarks.harness import run_reproduce, run_with_retries, wait_for_idle
 from benchmarks.render import machine_info, print_table, render
 from benchmarks.sections import kept_tail
 from benchmarks.settings import Settings
-from benchmarks.workloads import equal_time_params, plan, run_workload
+from benchmarks.workloads import plan, run_workload
 from rbmvae.devices import resolve_device
 
 DEFAULT_OUT = Path(__file__).resolve().with_name("RESULTS.md")
@@ -74,7 +74,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="also time `rbmvae reproduce --profile full` (about 10 minutes)",
     )
-    parser.add_argument("--equal-time", type=float, help="seconds per model at equal wall time")
     parser.add_argument(
         "--max-wait",
         type=float,
@@ -103,8 +102,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         "data_dir": args.data_dir,
         "reproduce": args.reproduce,
     }
-    if args.equal_time:
-        overrides["equal_time_seconds"] = args.equal_time
     if args.no_sklearn:
         overrides["sklearn"] = False
     settings = Settings.quick(**overrides) if args.quick else Settings(**overrides)
@@ -148,11 +145,8 @@ def run_all(
             if step.label in results:
                 log(f"{step.label}: kept from the earlier run")
                 continue
-            params = step.params
-            if step.workload == "equal_time":
-                params = equal_time_params(step, results)
             result = run_with_retries(
-                step.workload, settings, workdir, params, step.label, retries, max_wait, log
+                step.workload, settings, workdir, step.params, step.label, retries, max_wait, log
             )
             results[step.label] = result
             if "error" in result:

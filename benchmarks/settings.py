@@ -34,8 +34,7 @@ class Settings:
     cd_long_images: int = 12000  # CD-30 runs on this many images; its epoch time is scaled
     pt_chains: int = 50  # parallel tempering (the "pt" recipe): chains per temperature
     pt_temperatures: int = 10
-    equal_time_hidden: int = 500
-    equal_time_seconds: float = 90.0
+    ais_hidden: int = 500  # AIS runs on the RBM the PCD-1 workload trained at this size
     ais_runs: int = 100
     ais_betas: int = 14500
     iwae_k: int = 5000
@@ -59,7 +58,6 @@ class Settings:
             repeats=2,
             train_images=6000,
             cd_long_images=1000,
-            equal_time_seconds=15.0,
             ais_betas=1000,
             iwae_k=500,
             iwae_images=200,

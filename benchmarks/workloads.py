@@ -15,18 +15,13 @@ import torch
 from benchmarks.costs import Gemm, workload_costs
 from benchmarks.harness import Worker, measure_floor, peak_memory_mb, summary, synchronize
 from benchmarks.settings import N_VISIBLE, SIXTEEN_BITS, VAE_HIDDEN, Settings
-from benchmarks.workloads_compared import (
-    EQUAL_TIME_MODEL,
-    w_equal_time,
-    w_plain_vae,
-    w_sklearn_rbm,
-)
+from benchmarks.workloads_compared import w_plain_vae, w_sklearn_rbm
 from rbmvae.inpainting import clamped_gibbs
 from rbmvae.likelihood import ais_log_partition, base_rate_visible_bias, iwae_log_likelihood
 from rbmvae.masks import random_mask
 from rbmvae.models import build_model
 from rbmvae.rng import make_generator
-from rbmvae.training import TrainConfig, fit
+from rbmvae.training import fit
 
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::addmv", "aten::mv", "aten::addmm_")
 RANDOM_OPS = ("aten::uniform_", "aten::normal_", "aten::random_", "aten::bernoulli_")
@@ -88,10 +83,11 @@ def w_train(
 
 
 def w_ais(worker: Worker) -> dict:
-    """``ais_log_partition`` with the settings' runs and betas on the equal-time RBM."""
+    """``ais_log_partition`` with the settings' runs and betas on the RBM the PCD-1 workload at
+    ``ais_hidden`` units trained (an untrained one when that workload did not run)."""
     s = worker.settings
-    config = {"n_visible": N_VISIBLE, "n_hidden": s.equal_time_hidden}
-    rbm, trained = worker.load_model(EQUAL_TIME_MODEL, "rbm", config)
+    config = {"n_visible": N_VISIBLE, "n_hidden": s.ais_hidden}
+    rbm, trained = worker.load_model(rbm_model_name(s.ais_hidden), "rbm", config)
     base = base_rate_visible_bias(worker.data.train_images)
     times, log_z = [], []
     for repeat in range(s.repeats):
@@ -126,7 +122,7 @@ def w_inpaint(worker: Worker) -> dict:
     """``clamped_gibbs`` on test images with a random mask (each image loses the same fraction)."""
     s = worker.settings
     config = {"n_visible": N_VISIBLE, "n_hidden": s.inpaint_hidden}
-    rbm, trained = worker.load_model(EQUAL_TIME_MODEL, "rbm", config)
+    rbm, trained = worker.load_model(rbm_model_name(s.inpaint_hidden), "rbm", config)
     images = worker.data.test_images[: s.inpaint_images].to(worker.device)
     mask = random_mask(
         images.shape[0], N_VISIBLE, s.inpaint_fraction, make_generator(s.seed), worker.device
@@ -187,7 +183,6 @@ WORKLOADS = {
     "train": w_train,
     "sklearn_rbm": w_sklearn_rbm,
     "plain_vae": w_plain_vae,
-    "equal_time": w_equal_time,
     "ais": w_ais,
     "iwae": w_iwae,
     "inpaint": w_inpaint,
@@ -231,6 +226,11 @@ class Step:
     params: dict
 
 
+def rbm_model_name(hidden: int) -> str:
+    """The name under which the PCD-1 workload keeps its RBM with ``hidden`` units."""
+    return f"rbm-h{hidden}"
+
+
 def _rbm(settings: Settings, hidden: int, method: str = "pcd", k: int = 1) -> dict:
     """The parameters of a training workload of an RBM with ``hidden`` units, CD-k or PCD-k."""
     return {
@@ -254,8 +254,11 @@ def plan(settings: Settings) -> list[Step]:
     s = settings
     steps = [Step("floor", "floor", {}), Step("baseline", "baseline", {})]
     for hidden in s.rbm_hidden:
-        for method in ("pcd", "cd"):
-            steps.append(Step(f"rbm-{method}1-h{hidden}", "train", _rbm(s, hidden, method)))
+        pcd = _rbm(s, hidden, "pcd")
+        if hidden in (s.ais_hidden, s.inpaint_hidden):  # the model of the AIS and inpainting
+            pcd["save"] = rbm_model_name(hidden)
+        steps.append(Step(f"rbm-pcd1-h{hidden}", "train", pcd))
+        steps.append(Step(f"rbm-cd1-h{hidden}", "train", _rbm(s, hidden, "cd")))
     long, top = max(s.rbm_hidden), max(s.vae_latent)
     cd_long = {**_rbm(s, long, "cd", s.cd_long_k), "images": s.cd_long_images}
     steps.append(Step(f"rbm-cd{s.cd_long_k}-h{long}", "train", cd_long))
@@ -274,23 +277,7 @@ def plan(settings: Settings) -> list[Step]:
     for latent in s.vae_latent:
         steps.append(Step(f"plain-vae-z{latent}", "plain_vae", {"latent": latent}))
     steps.append(Step(f"plain-vae-tensor-z{top}", "plain_vae", {"latent": top, "loader": False}))
-    steps.append(Step("equal-time", "equal_time", {"hidden": s.equal_time_hidden}))
     steps += [Step("ais", "ais", {}), Step("iwae", "iwae", {}), Step("inpaint", "inpaint", {})]
     steps.append(Step(f"profile-rbm-pcd1-h{long}", "profile", _rbm(s, long)))
     steps.append(Step(f"profile-vae-z{top}", "profile", _vae(s, top)))
     return steps
-
-
-def equal_time_params(step: Step, results: dict) -> dict:
-    """The equal-time run reuses the measured epoch times of rbmvae and BernoulliRBM."""
-    params = dict(step.params)
-    hidden = params["hidden"]
-    defaults = TrainConfig.defaults_for("rbm")
-    train = results.get(f"rbm-{defaults.method}{defaults.k}-h{hidden}", {})
-    # the fastest epochs: other processes can only slow a run down, never speed it up
-    if "epoch_seconds" in train:
-        params["rbmvae_epoch"] = train["epoch_seconds"]["min"] + train["monitor_seconds"]["min"]
-    sk = results.get(f"sklearn-h{hidden}", {})
-    if "epoch_seconds" in sk:
-        params["sklearn_epoch"] = sk["epoch_seconds"]["min"]
-    return params

@@ -1,12 +1,12 @@
 """Workloads that compare rbmvae with what users would pick instead: scikit-learn's BernoulliRBM,
-the VAE loop of PyTorch's examples, and the two RBMs trained for the same wall time.
+and the VAE loop of PyTorch's examples (the RBMs trained for equal budgets are in
+``benchmarks/equal_budget.py``).
 
 Each takes the worker and keyword parameters and returns a JSON-able dict.
 """
 
 from __future__ import annotations
 
-import math
 import time
 
 import numpy as np
@@ -17,12 +17,8 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from benchmarks.harness import Worker, summary, synchronize
 from benchmarks.settings import N_VISIBLE, VAE_HIDDEN
-from rbmvae.likelihood import ais_log_partition, base_rate_visible_bias, rbm_log_likelihood
 from rbmvae.models import RBM
-from rbmvae.rng import make_generator
-from rbmvae.training import TrainConfig, fit
-
-EQUAL_TIME_MODEL = "rbm-equal-time"  # the equal-time rbmvae RBM, kept for the AIS and inpainting
+from rbmvae.training import TrainConfig
 
 
 def w_sklearn_rbm(worker: Worker, hidden: int) -> dict:
@@ -137,104 +133,3 @@ def _sklearn_to_rbm(estimator, device: str):
         rbm.hidden_bias.copy_(torch.as_tensor(estimator.intercept_hidden_))
         rbm.visible_bias.copy_(torch.as_tensor(estimator.intercept_visible_))
     return rbm.to(device)
-
-
-def _score_rbm(worker: Worker, rbm, seed: int) -> dict:
-    """AIS log Z (SM08 schedule) and the mean test log-likelihood on the binarized test set."""
-    s = worker.settings
-    base = base_rate_visible_bias(worker.data.train_images)
-    ais = ais_log_partition(
-        rbm,
-        base,
-        n_runs=s.ais_runs,
-        n_betas=s.ais_betas,
-        generator=make_generator(seed, worker.device),
-    )
-    test = worker.binary_test()
-    return {
-        "log_z": ais.log_z,
-        "log_z_low": ais.log_z_low,
-        "log_z_high": ais.log_z_high,
-        "effective_runs": ais.effective_runs,
-        "test_log_likelihood": rbm_log_likelihood(rbm, test, ais.log_z),
-        "test_log_likelihood_low": rbm_log_likelihood(rbm, test, ais.log_z_high),
-        "test_log_likelihood_high": rbm_log_likelihood(rbm, test, ais.log_z_low),
-        "ais_seconds": ais.seconds,
-    }
-
-
-def w_equal_time(
-    worker: Worker,
-    hidden: int,
-    rbmvae_epoch: float | None = None,
-    sklearn_epoch: float | None = None,
-) -> dict:
-    """rbmvae's RBM (its default training settings) and BernoulliRBM trained for the same wall
-    time, both scored by rbmvae's AIS on the same binarized test images.
-
-    rbmvae gets as many whole epochs (with its epoch-end monitor) as fit in the budget; the
-    epochs are fixed before training because the learning rate decays over them. BernoulliRBM
-    then gets enough epochs to use at least the time rbmvae actually took. ``rbmvae_epoch`` and
-    ``sklearn_epoch`` are their measured seconds per epoch of the whole training set (measured
-    here when None)."""
-    s = worker.settings
-    data = worker.train_subset(s.train_images)
-    scale = data.train_images.shape[0] / worker.n_train
-    defaults = TrainConfig.defaults_for("rbm")
-    result = {
-        "budget_seconds": s.equal_time_seconds,
-        "hidden": hidden,
-        "method": f"{defaults.method.upper()}-{defaults.k}",
-    }
-    if rbmvae_epoch is None:
-        probe = fit(RBM(N_VISIBLE, hidden).to(worker.device), data, epochs=1, progress=False)
-        rbmvae_epoch = probe[0]["train_seconds"] + probe[0]["monitor_seconds"]
-    else:
-        rbmvae_epoch *= scale
-    epochs = max(1, int(s.equal_time_seconds // rbmvae_epoch))
-    model = RBM(N_VISIBLE, hidden).to(worker.device)
-    started = time.perf_counter()
-    fit(model, data, epochs=epochs, seed=s.seed, progress=False)
-    wall = time.perf_counter() - started
-    worker.save_model(model, EQUAL_TIME_MODEL)
-    result["rbmvae"] = {"epochs": epochs, "seconds": wall, **_score_rbm(worker, model, s.seed)}
-    if s.sklearn:
-        if sklearn_epoch is not None:
-            sklearn_epoch *= scale
-        estimator, sk_wall = _fit_sklearn_for(worker, data, hidden, wall, sklearn_epoch)
-        rbm = _sklearn_to_rbm(estimator, worker.device)
-        result["sklearn"] = {
-            "epochs": estimator.n_iter,
-            "seconds": sk_wall,
-            **_score_rbm(worker, rbm, s.seed),
-        }
-        result["difference_nats"] = (
-            result["rbmvae"]["test_log_likelihood"] - result["sklearn"]["test_log_likelihood"]
-        )
-    return result
-
-
-def _fit_sklearn_for(worker: Worker, data, hidden: int, seconds: float, epoch: float | None):
-    """BernoulliRBM trained for enough epochs to take at least ``seconds``, given ``epoch``
-    seconds per epoch on ``data`` (measured here when None); returns it and its wall time."""
-    from sklearn.neural_network import BernoulliRBM  # optional: the bench extra
-    from threadpoolctl import threadpool_limits  # comes with scikit-learn
-
-    s = worker.settings
-    x = np.ascontiguousarray(data.train_images.numpy(), dtype=np.float32)
-    rate = TrainConfig.defaults_for("rbm").learning_rate
-    with threadpool_limits(limits=s.n_threads):
-        if epoch is None:
-            started = time.perf_counter()
-            BernoulliRBM(hidden, learning_rate=rate, batch_size=s.rbm_batch, n_iter=1).fit(x)
-            epoch = time.perf_counter() - started
-        estimator = BernoulliRBM(
-            hidden,
-            learning_rate=rate,
-            batch_size=s.rbm_batch,
-            n_iter=max(1, math.ceil(seconds / epoch)),
-            random_state=s.seed,
-        )
-        started = time.perf_counter()
-        estimator.fit(x)
-        return estimator, time.perf_counter() - started

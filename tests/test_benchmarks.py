@@ -51,8 +51,7 @@ def tiny(**overrides):
         vae_latent=(2,),
         cd_long_k=2,
         cd_long_images=200,
-        equal_time_hidden=8,
-        equal_time_seconds=0.2,
+        ais_hidden=8,
         ais_runs=4,
         ais_betas=20,
         iwae_k=12,
@@ -211,16 +210,14 @@ def test_every_workload_runs_on_tiny_shapes(tmp_path):
     assert train["images"] == 300 and train["scale"] == worker.n_train / 300
     assert train["epoch_seconds"]["median"] > 0
     assert results["rbm-cd2-h8"]["images"] == 200
-    for name, kind in (("vae-z2", "vae"), ("rbm-equal-time", "rbm")):  # kept as checkpoints
+    for name, kind in (("vae-z2", "vae"), ("rbm-h8", "rbm")):  # kept as checkpoints
         load_model(tmp_path / name, kind=kind)
     assert not list(tmp_path.glob("*.pt"))  # and no pickles
-    assert results["iwae"]["trained_model"] and results["inpaint"]["trained_model"]
+    for label in ("ais", "iwae", "inpaint"):  # on the models the training workloads kept
+        assert results[label]["trained_model"], label
     assert results["inpaint"]["missing"] == 10 * round(0.5 * 784)
-    equal = results["equal-time"]
-    assert equal["rbmvae"]["epochs"] >= 1 and math.isfinite(equal["rbmvae"]["test_log_likelihood"])
     if settings.sklearn:
         assert results["sklearn-h8"]["epoch_seconds"]["median"] > 0
-        assert math.isfinite(equal["difference_nats"])
     profile = results["profile-rbm-pcd1-h8"]
     assert math.isclose(sum(profile["groups"].values()), 1.0) and profile["top"]
     floors = costs.workload_floors(results, settings)
@@ -282,8 +279,8 @@ def test_a_disturbed_workload_runs_again_and_the_least_disturbed_attempt_is_kept
 
 
 def test_the_flags_make_the_settings():
-    args = run.parse_args(["--quick", "--no-sklearn", "--equal-time", "3", "--threads", "1"])
-    expected = Settings.quick(sklearn=False, equal_time_seconds=3.0, threads=1)
+    args = run.parse_args(["--quick", "--no-sklearn", "--device", "cpu", "--threads", "1"])
+    expected = Settings.quick(sklearn=False, device="cpu", threads=1)
     assert run.settings_from_args(args) == expected
     assert Settings.from_json(expected.to_json()) == expected
     assert run.settings_from_args(run.parse_args(["--no-sklearn"])) == Settings(sklearn=False)

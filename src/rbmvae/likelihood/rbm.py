@@ -229,6 +229,27 @@ def _hidden_input_bound(rbm: RBM) -> float:
         return float((rbm.hidden_bias.abs() + rbm.weight.abs().sum(0)).max())
 
 
+def _softplus_gain(
+    hidden_inputs: torch.Tensor,
+    probs_h: torch.Tensor,
+    beta: float,
+    previous: float,
+    small: bool,
+    terms: torch.Tensor,
+) -> torch.Tensor:
+    """``sum_j softplus(beta x_j) - softplus(beta' x_j)`` (n_runs,) in float64, for hidden inputs
+    x (n_runs, H) whose ``sigma(beta x)`` is in ``probs_h`` and beta' = ``previous``
+    (docs/derivation.md, section 3.2). A ``small`` step (every ``|beta - beta'| |x_j|`` at most
+    ``SMALL_STEP``) is formed in the inputs' dtype as ``-log1p(sigma(beta x) expm1((beta' - beta)
+    x))`` into the buffer ``terms`` (n_runs, H); a larger one as two softplus sums in float64.
+    """
+    if small:
+        torch.mul(hidden_inputs, previous - beta, out=terms).expm1_().mul_(probs_h).log1p_()
+        return terms.sum(1, dtype=torch.float64).neg_()
+    wide = hidden_inputs.double()
+    return F.softplus(wide * beta).sum(1) - F.softplus(wide * previous).sum(1)
+
+
 @torch.inference_mode()
 def _annealed_log_weights(
     rbm: RBM,
@@ -298,14 +319,8 @@ def _annealed_log_weights(
         torch.addmm(bias_aug, visible, weight_aug, out=inputs)
         matmuls += 1
         torch.mul(hidden_inputs, beta, out=probs_h).sigmoid_()
-        if abs(beta - previous) * bound <= SMALL_STEP:
-            # zeta(beta x) - zeta(beta' x) = -log1p(sigma(beta x) expm1((beta' - beta) x)), float32
-            torch.mul(hidden_inputs, previous - beta, out=terms).expm1_().mul_(probs_h).log1p_()
-            gain = terms.sum(1, dtype=torch.float64).neg_()
-        else:
-            # sum_j softplus(beta x_j) - softplus(beta' x_j), in float64
-            wide = hidden_inputs.double()
-            gain = F.softplus(wide * beta).sum(1) - F.softplus(wide * previous).sum(1)
+        small = abs(beta - previous) * bound <= SMALL_STEP
+        gain = _softplus_gain(hidden_inputs, probs_h, beta, previous, small, terms)
         # + (beta - beta') (b - b0)'v
         log_w += gain.add_(linear.double(), alpha=beta - previous)
         previous = beta
