@@ -174,6 +174,20 @@ def _json_saver(raw: Path):
     return save
 
 
+def _public_args(argv: list[str]) -> list[str]:
+    """The flags as RESULTS.md records them: without ``--json``, ``--out`` and ``--resume``, whose
+    values are paths of the machine that ran them, not settings of the run."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--json", "--out"):
+            skip = True
+        elif arg != "--resume" and not arg.startswith(("--json=", "--out=")):
+            kept.append(arg)
+    return kept
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:  # inside a workload's subprocess
@@ -197,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
     results = run_all(
         settings, only, args.max_wait, workdir, retries=args.retries, previous=previous, save=save
     )
-    command = "benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "benchmarks/run.py " + " ".join(
+        _public_args(argv if argv is not None else sys.argv[1:])
+    )
     print_table(results, settings)
     print(f"total {time.perf_counter() - started:.0f} s")
     text = render(results, settings, machine_info(settings), command.strip())
