@@ -8,8 +8,9 @@ run at the same time, each on its own core (``--sequential`` runs them one after
 
 - rbmvae: the study's recipe (``reproduce --profile full``: PCD-1 with one persistent chain
   per batch row, SGD with momentum 0.5, weight decay, a rate decaying linearly from 0.02), as
-  many whole epochs as its timed pilot says fit in the budget (the schedule needs the number of
-  epochs before it starts); where not one epoch fits, one epoch (and a recipe with a rising k
+  many whole epochs as a timed pilot says fit in the budget (two epochs of ``fit`` on a tenth of
+  the images, the second timed, monitor and optimizer included, scaled to the whole set; the
+  schedule needs the number of epochs before it starts); where not one epoch fits, one epoch (and a recipe with a rising k
   then rises to a lower final k).
 - scikit-learn: ``BernoulliRBM(n_components=500, random_state=0)`` with its own defaults
   (PCD-1 with mean-field statistics, learning rate 0.1, batches of 10), ``n_iter`` from its
@@ -41,7 +42,7 @@ import numpy as np
 import torch
 
 import rbmvae
-from benchmarks.recipes import ais_score, seconds_per_update
+from benchmarks.recipes import ais_score, seconds_per_epoch
 from benchmarks.sections import publish
 from benchmarks.workloads_compared import _sklearn_to_rbm
 from rbmvae.models.rbm import RBM
@@ -71,8 +72,7 @@ def _train_rbmvae(data, hidden: int, budget: float) -> tuple[RBM, dict]:
     one epoch, and a recipe with a rising k then rises to a lower final k, chosen so that it fits
     (a step costs about ``2 k + 3`` products, so the mean k scales with the time)."""
     config = FULL.train_config("rbm")
-    steps = math.ceil(data.train_images.shape[0] / config.batch_size)
-    per_epoch = seconds_per_update(config, data, hidden) * steps
+    per_epoch = seconds_per_epoch(config, data, hidden)
     if budget < per_epoch and config.k_final:
         mean_k = (config.k + config.k_final) / 2
         fitted = (budget / per_epoch * (2 * mean_k + 3) - 3) / 2

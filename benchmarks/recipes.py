@@ -55,6 +55,23 @@ def seconds_per_update(config: TrainConfig, data, n_hidden: int, updates: int = 
     return per_update
 
 
+def seconds_per_epoch(config: TrainConfig, data, n_hidden: int, fraction: float = 0.1) -> float:
+    """The time of one whole epoch of ``fit`` with ``config`` on all of ``data``'s training images:
+    everything an epoch does (binarization, the objective's updates, the optimizer's steps, the
+    epoch-end monitor), from a pilot of two epochs on ``fraction`` of the images, the second timed
+    and scaled to the whole set. A rising k is priced at its mean, as in
+    :func:`seconds_per_update` (the pilot's second epoch runs at the final k)."""
+    n_train = data.train_images.shape[0]
+    pilot = data.subset(n_train=max(config.batch_size, math.ceil(n_train * fraction)))
+    model = RBM(data.train_images.shape[1], n_hidden)
+    last = fit(model, pilot, config.replace(epochs=2), progress=False)[-1]
+    per_epoch = last["train_seconds"] * n_train / pilot.train_images.shape[0]
+    if config.k_final:
+        low = config.k / max(config.k, config.k_final)
+        per_epoch *= (1 + low) / 2
+    return per_epoch + last["monitor_seconds"]
+
+
 def train(args) -> None:
     torch.set_num_threads(1)
     data = rbmvae.load_dataset(args.dataset, data_dir=args.data_dir)

@@ -19,11 +19,13 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from rbmvae.checkpoint import load_model
+from rbmvae.data import load_dataset
 from rbmvae.inpainting import clamped_gibbs
 from rbmvae.likelihood import ais_log_partition, iwae_log_likelihood
 from rbmvae.models import RBM, VAE
 from rbmvae.objectives import ContrastiveDivergence, VAEObjective
 from rbmvae.rng import make_generator
+from rbmvae.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the benchmarks package sits beside src/ and is not installed
@@ -278,6 +280,11 @@ def test_a_disturbed_workload_runs_again_and_the_least_disturbed_attempt_is_kept
     assert result["attempts"] == 1  # quiet enough: not run again
 
 
+def test_results_record_the_flags_without_the_paths_of_the_machine():
+    argv = ["--dataset", "mnist", "--json", "/x/run.json", "--resume", "--out=/x/r.md", "--quick"]
+    assert run._public_args(argv) == ["--dataset", "mnist", "--quick"]
+
+
 def test_the_flags_make_the_settings():
     args = run.parse_args(["--quick", "--no-sklearn", "--device", "cpu", "--threads", "1"])
     expected = Settings.quick(sklearn=False, device="cpu", threads=1)
@@ -408,6 +415,27 @@ def test_equal_budget_trains_both_sides_and_shows_their_real_times(tmp_path):
         if not row["reliable"]:
             assert f"**{row['ll']:.2f}**" not in text
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_pilot_prices_a_whole_epoch_of_fit(monkeypatch):
+    # The equal-budget pilot is fit itself (optimizer, binarization, monitor), two epochs on a
+    # tenth of the images, the second scaled to the whole set; a rising k priced at its mean.
+    from benchmarks import recipes
+
+    calls = []
+
+    def fake_fit(model, data, config, progress):
+        calls.append((data.train_images.shape[0], config.epochs))
+        first = {"train_seconds": 9.0, "monitor_seconds": 9.0}  # warm-up: not used
+        return [first, {"train_seconds": 0.5, "monitor_seconds": 0.25}]
+
+    monkeypatch.setattr(recipes, "fit", fake_fit)
+    data = load_dataset("mnist-sample").subset(n_train=1000)
+    config = TrainConfig.defaults_for("rbm").replace(method="pcd", k=1, k_final=0)
+    assert recipes.seconds_per_epoch(config, data, 8) == pytest.approx(0.5 * 10 + 0.25)
+    assert calls == [(100, 2)]
+    rising = config.replace(method="cd", k=1, k_final=3)  # the last epoch at k = 3: (1 + 1/3) / 2
+    assert recipes.seconds_per_epoch(rising, data, 8) == pytest.approx(5.0 * 2 / 3 + 0.25)
 
 
 def test_equal_budget_compares_the_conservative_end_with_the_markov_bound():
