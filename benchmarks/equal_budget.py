@@ -10,8 +10,8 @@ run at the same time, each on its own core (``--sequential`` runs them one after
   per batch row, SGD with momentum 0.5, weight decay, a rate decaying linearly from 0.02), as
   many whole epochs as a timed pilot says fit in the budget (two epochs of ``fit`` on a tenth of
   the images, the second timed, monitor and optimizer included, scaled to the whole set; the
-  schedule needs the number of epochs before it starts); where not one epoch fits, one epoch (and a recipe with a rising k
-  then rises to a lower final k).
+  schedule needs the number of epochs before it starts); where not one epoch fits, one epoch
+  (and a recipe with a rising k then rises to a lower final k).
 - scikit-learn: ``BernoulliRBM(n_components=500, random_state=0)`` with its own defaults
   (PCD-1 with mean-field statistics, learning rate 0.1, batches of 10), ``n_iter`` from its
   timed pilot epoch, grey pixels as it is usually given.
