@@ -1,10 +1,10 @@
 """RBM training recipes on full MNIST: AIS test log-likelihood against CPU minutes.
 
 Re-runnable measurement for benchmarks/RESULTS.md ("RBM recipes on full MNIST"). Each run trains
-a 500-hidden RBM with one named recipe (``rbmvae.train_config.RECIPES``) for about a given number of
-CPU minutes (the number of epochs is set from a timed pilot of a few updates), then scores it
-with AIS, the doubled-betas check and the RAISE bracket (``rbmvae.evaluate``). One thread, so
-runs on a shared 2-core machine stay comparable::
+a 500-hidden RBM with one named recipe (``rbmvae.train_config.RECIPES``) for about a given number
+of CPU minutes (the number of epochs is set from a timed pilot of two epochs on a tenth of the
+images), then scores it with AIS, the doubled-betas check and the RAISE bracket
+(``rbmvae.evaluate``). One thread, so runs on a shared 2-core machine stay comparable::
 
     python benchmarks/recipes.py train --recipe cd-rising --minutes 5 --out runs/recipes
     python benchmarks/recipes.py score runs/recipes/cd-rising-5min --images 10000
@@ -24,8 +24,7 @@ import torch
 
 import rbmvae
 from rbmvae.models.rbm import RBM
-from rbmvae.rng import make_generator
-from rbmvae.training import TrainConfig, fit, make_objective
+from rbmvae.training import TrainConfig, fit
 
 
 def _value(text: str):
@@ -36,31 +35,12 @@ def _value(text: str):
         return text
 
 
-def seconds_per_update(config: TrainConfig, data, n_hidden: int, updates: int = 8) -> float:
-    """The time of one update of ``config``'s objective at its largest k, from a short pilot."""
-    model = RBM(data.train_images.shape[1], n_hidden)
-    objective = make_objective(model, config)
-    generator = make_generator(config.seed, "cpu", "pilot")
-    objective.setup(model, data.train_images, generator)
-    objective.start_epoch(config.epochs - 1, config.epochs)
-    batch = (data.train_images[: config.batch_size] > 0.5).float()
-    objective.step(model, batch, generator)  # warm-up (chains, allocation)
-    started = time.perf_counter()
-    for _ in range(updates):
-        objective.step(model, batch, generator)
-    per_update = (time.perf_counter() - started) / updates
-    if config.k_final:  # k rises linearly: the mean cost is about half way
-        low = config.k / max(config.k, config.k_final)
-        per_update *= (1 + low) / 2
-    return per_update
-
-
 def seconds_per_epoch(config: TrainConfig, data, n_hidden: int, fraction: float = 0.1) -> float:
     """The time of one whole epoch of ``fit`` with ``config`` on all of ``data``'s training images:
     everything an epoch does (binarization, the objective's updates, the optimizer's steps, the
     epoch-end monitor), from a pilot of two epochs on ``fraction`` of the images, the second timed
-    and scaled to the whole set. A rising k is priced at its mean, as in
-    :func:`seconds_per_update` (the pilot's second epoch runs at the final k)."""
+    and scaled to the whole set. The pilot's second epoch runs at the final k; a rising k is priced
+    at its mean, the cost scaled by ``(1 + k / k_final) / 2``."""
     n_train = data.train_images.shape[0]
     pilot = data.subset(n_train=max(config.batch_size, math.ceil(n_train * fraction)))
     model = RBM(data.train_images.shape[1], n_hidden)
@@ -78,10 +58,9 @@ def train(args) -> None:
     overrides = dict(item.split("=", 1) for item in args.set)
     overrides = {key: _value(value) for key, value in overrides.items()}
     config = TrainConfig.defaults_for("rbm", recipe=args.recipe, **overrides)
-    steps = math.ceil(data.train_images.shape[0] / config.batch_size)
     if args.minutes:
-        per_update = seconds_per_update(config, data, args.hidden)
-        epochs = max(1, int(args.minutes * 60 / (per_update * steps)))
+        per_epoch = seconds_per_epoch(config, data, args.hidden)
+        epochs = max(1, int(args.minutes * 60 / per_epoch))
         config = config.replace(epochs=epochs)
     name = args.name or f"{args.recipe}-{args.minutes:g}min"
     out = Path(args.out) / name
