@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 import rbmvae
+from rbmvae.basics.rng import make_generator
 from rbmvae.likelihood import active_units, elbo, iwae_log_likelihood
 from rbmvae.models.vae import VAE
-from rbmvae.rng import make_generator
 from rbmvae.training import TrainConfig, fit
 
 
@@ -105,8 +105,8 @@ def inpainting(argv=None) -> None:
     """``vae_recipes.py inpaint MODEL_DIR... [--n N]``: the inpainting table (binary evidence,
     20/50/80% missing and the top/bottom halves, conditional log-likelihoods, the stability
     rerun at twice the sweeps) of the given models beside the baselines, as JSON and text."""
-    from rbmvae.checkpoint import load_model
-    from rbmvae.scoring import inpainting_table
+    from rbmvae.evaluation.scoring import inpainting_table
+    from rbmvae.training.checkpoint import load_model
 
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="+")

@@ -7,12 +7,11 @@ import json
 import pytest
 import torch
 
-import rbmvae.figures
-import rbmvae.scoring
+import rbmvae.evaluation.scoring
+import rbmvae.pages.figures
+from rbmvae.basics.errors import ConfigError
 from rbmvae.cli import main
-from rbmvae.errors import ConfigError
 from rbmvae.evaluation import EvaluationSettings
-from rbmvae.objectives import ContrastiveDivergence
 from rbmvae.study import (
     FULL,
     LITERATURE,
@@ -23,6 +22,7 @@ from rbmvae.study import (
     run_study,
 )
 from rbmvae.training import TrainConfig, TrainingInterrupted
+from rbmvae.training.objectives import ContrastiveDivergence
 
 TINY = [
     "rbm_hidden=[6,12]",
@@ -245,8 +245,8 @@ def test_study_without_rbms_draws_the_scored_masks(tmp_path, monkeypatch, sample
     baselines and a report."""
     scored, shown = [], []
     evaluation_masks, inpainting_panel = (
-        rbmvae.scoring.evaluation_masks,
-        rbmvae.figures.inpainting_panel,
+        rbmvae.evaluation.scoring.evaluation_masks,
+        rbmvae.pages.figures.inpainting_panel,
     )
 
     def record_scored(*args, **kwargs):
@@ -258,8 +258,8 @@ def test_study_without_rbms_draws_the_scored_masks(tmp_path, monkeypatch, sample
         shown.append((original.cpu().clone(), mask.cpu().clone()))
         return inpainting_panel(original, mask, filled, *args, **kwargs)
 
-    monkeypatch.setattr(rbmvae.scoring, "evaluation_masks", record_scored)
-    monkeypatch.setattr(rbmvae.figures, "inpainting_panel", record_shown)
+    monkeypatch.setattr(rbmvae.evaluation.scoring, "evaluation_masks", record_scored)
+    monkeypatch.setattr(rbmvae.pages.figures, "inpainting_panel", record_shown)
     chains = ["evaluation.inpaint_chains=2", "evaluation.inpaint_start=neighbours"]
     settings = resolve_settings("quick", [*TINY, "rbm_hidden=[]", "figure_digits=4", *chains])
     metrics = run_study(tmp_path / "no-rbm", settings, progress=False)

@@ -8,8 +8,10 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from ..atomic import write_text
-from ..checkpoint import load_model, prepare_model_dir
+from ..basics.atomic import write_text
+from ..basics.devices import module_device, resolve_device
+from ..basics.errors import ConfigError
+from ..basics.rng import make_generator
 from ..data import (
     REMOTE_DATASETS,
     dataset_for_model,
@@ -17,22 +19,20 @@ from ..data import (
     load_dataset,
     resolve_dataset_dir,
 )
-from ..devices import module_device, resolve_device
-from ..errors import ConfigError
+from ..data.masks import make_mask
 from ..evaluation import EVALUATION_FILE, EvaluationSettings, evaluate, format_report
-from ..figures import (
+from ..evaluation.scoring import chain_starts, mean_fill, missing_pixel_errors
+from ..models import RBM, VAE
+from ..pages.figures import (
     latent_scatter,
     save_image_grid,
     save_inpainting_grid,
     save_manifold,
     save_traversal,
 )
-from ..inpainting import inpaint
-from ..masks import make_mask
-from ..models import RBM, VAE
-from ..rng import make_generator
-from ..scoring import chain_starts, mean_fill, missing_pixel_errors
+from ..samplers import inpaint
 from ..training import TrainConfig, TrainingInterrupted, fit
+from ..training.checkpoint import load_model, prepare_model_dir
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
 
 
@@ -271,7 +271,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_explore(args) -> int:
-    from ..explore import describe, write_explorer  # heavy: the page builder and its assets
+    from ..pages.explore import describe, write_explorer  # heavy: the page builder and its assets
 
     info = write_explorer(args.run, args.out, n_digits=args.digits)
     print(f"explorer: {describe(info)} -> {args.out}")

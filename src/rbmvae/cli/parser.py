@@ -1,7 +1,7 @@
 """The argument parser of ``rbmvae``: one ``add_<command>`` function per command.
 
 Defaults and choices come from the library's settings (``TrainConfig``, ``EvaluationSettings``,
-``inpainting.SAMPLERS``, the study's profiles), never restated here.
+``samplers.SAMPLERS``, the study's profiles), never restated here.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 
 from .._version import __version__
+from ..basics.devices import DEVICES
 from ..data import DATASET_NAMES
-from ..devices import DEVICES
 from ..evaluation import EvaluationSettings
-from ..inpainting import SAMPLERS
-from ..scoring import INPAINT_STARTS
-from ..train_config import CHOICES, RECIPES, TrainConfig
+from ..evaluation.scoring import INPAINT_STARTS
+from ..samplers import SAMPLERS
+from ..training.config import CHOICES, RECIPES, TrainConfig
 from . import commands
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
 from .types import (

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .._checks import fraction
-from ..errors import ConfigError
+from ..basics.checks import fraction
+from ..basics.errors import ConfigError
 
 
 def _bounded_number(convert, noun: str, accept, rule: str, name: str):

@@ -8,9 +8,9 @@ import time
 
 import torch
 
-from ..checkpoint import read_metadata
-from ..devices import module_device
-from ..errors import ConfigError, RbmvaeError
+from ..basics.devices import module_device
+from ..basics.errors import ConfigError, RbmvaeError
+from ..basics.rng import make_generator
 from ..likelihood import (
     MAX_ENUMERATED_UNITS,
     ais_log_partition,
@@ -22,8 +22,8 @@ from ..likelihood import (
     raise_log_likelihood,
     rbm_log_likelihood,
 )
-from ..rng import make_generator
-from ..scoring import inpainting_table
+from ..training.checkpoint import read_metadata
+from .scoring import inpainting_table
 
 # ------------------------------------------------------------------------------------------------
 from .settings import EvaluationSettings

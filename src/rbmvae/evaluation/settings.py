@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .._checks import fraction, one_of, positive_int
-from ..errors import ConfigError
-from ..scoring import INPAINT_STARTS
+from ..basics.checks import fraction, one_of, positive_int
+from ..basics.errors import ConfigError
+from .scoring import INPAINT_STARTS
 
 
 @dataclass(frozen=True)

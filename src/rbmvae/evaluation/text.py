@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..scoring import InpaintingTable
+from .scoring import InpaintingTable
 from .sections import _number
 
 

@@ -27,11 +27,11 @@ from pathlib import Path
 import torch
 
 from .._version import __version__
-from ..atomic import ensure_writable_dir, write_text
+from ..basics.atomic import ensure_writable_dir, write_text
+from ..basics.devices import resolve_device
+from ..basics.errors import ConfigError
+from ..basics.progress import is_terminal
 from ..data import load_dataset
-from ..devices import resolve_device
-from ..errors import ConfigError
-from ..progress import is_terminal
 from .cache import dump_json, evaluate_or_reuse, train_or_reuse
 from .figures import FIGURES_DIR, draw_figures
 from .parallel import (

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from .._checks import positive_int
-from ..errors import ConfigError
+from ..basics.checks import positive_int
+from ..basics.errors import ConfigError
 from ..evaluation import EvaluationSettings
 from ..training import TrainConfig
 

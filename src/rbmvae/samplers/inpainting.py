@@ -13,10 +13,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ._checks import positive_int
-from .errors import ConfigError
-from .models.rbm import RBM, bernoulli
-from .models.vae import VAE, gaussian_log_density, standard_normal_log_density
+from ..basics.checks import positive_int
+from ..basics.errors import ConfigError
+from ..models.rbm import RBM, bernoulli
+from ..models.vae import VAE, gaussian_log_density, standard_normal_log_density
 
 
 @dataclass

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..errors import ConfigError
+from ...basics.errors import ConfigError
 from ..figures import manifold_array, png_bytes
 
 MAX_PAGE_BYTES = 5_000_000

@@ -7,10 +7,10 @@ import dataclasses
 import math
 from dataclasses import dataclass
 
-from ._checks import one_of, positive_int
-from .data import BINARIZATIONS
-from .errors import ConfigError
-from .models.rbm import BERNOULLI_DRAWS
+from ..basics.checks import one_of, positive_int
+from ..basics.errors import ConfigError
+from ..data import BINARIZATIONS
+from ..models.rbm import BERNOULLI_DRAWS
 from .objectives import RBM_INITS, RBM_METHODS
 
 OPTIMIZERS = ("sgd", "adam")

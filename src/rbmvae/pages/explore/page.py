@@ -18,7 +18,7 @@ from string import Template
 
 from torch import nn
 
-from ..errors import ConfigError
+from ...basics.errors import ConfigError
 from .payload import (
     MAX_PAGE_BYTES,
     PRECISIONS,

@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..basics.errors import ConfigError, RbmvaeError, TrainingError
+from ..basics.progress import Progress
+from ..basics.rng import make_generator
+from ..data import Dataset, binarize
 from . import checkpoint
-from .data import Dataset, binarize
-from .errors import ConfigError, RbmvaeError, TrainingError
+from .config import TrainConfig
 from .objectives import OBJECTIVES, Objective
-from .progress import Progress
-from .rng import make_generator
-from .train_config import TrainConfig
-from .training_state import DeferredCtrlC, HardInterrupt, Position, restore_state, save_state
+from .state import DeferredCtrlC, HardInterrupt, Position, restore_state, save_state
 
 
 def make_objective(model: nn.Module, config: TrainConfig) -> Objective:

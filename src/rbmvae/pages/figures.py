@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from .atomic import write_bytes
+from ..basics.atomic import write_bytes
 
 MISSING_RGB = (0.25, 0.45, 0.85)  # how a missing pixel is drawn in masked images
 
@@ -195,7 +195,7 @@ def save_training_curves(
 
 def latent_values(value_range: tuple[float, float] = (-3.0, 3.0), n: int = 20) -> torch.Tensor:
     """``n`` evenly spaced code values from ``value_range[0]`` to ``value_range[1]``."""
-    from .errors import ConfigError
+    from ..basics.errors import ConfigError
 
     low, high = (float(v) for v in value_range)
     if not (np.isfinite(low) and np.isfinite(high) and low < high):
@@ -208,7 +208,7 @@ def latent_values(value_range: tuple[float, float] = (-3.0, 3.0), n: int = 20) -
 
 
 def _decode_grid(vae, codes: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
-    from .errors import ConfigError
+    from ..basics.errors import ConfigError
 
     if image_shape[0] * image_shape[1] != vae.n_visible:
         raise ConfigError(
@@ -230,7 +230,7 @@ def manifold_array(
     Column c shows ``z1 = values[c]`` (left to right, increasing); row r shows
     ``z2 = values[n - 1 - r]`` (increasing upwards), ``values = latent_values(value_range, n)``.
     """
-    from .errors import ConfigError
+    from ..basics.errors import ConfigError
 
     if vae.n_latent != 2:
         raise ConfigError(

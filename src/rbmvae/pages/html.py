@@ -1,4 +1,5 @@
-"""report.html: one self-contained page (images embedded as data URIs) that opens offline."""
+"""Self-contained HTML pages (images embedded as data URIs) that open offline, such as a run's
+report.html: the sections, tables and figures, and their writer."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import write_text
+from ..basics.atomic import write_text
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;

@@ -104,7 +104,7 @@ Inpainting.prototype.applyStroke = function (a, b) {
 };
 
 // Exactly round(fraction * D) missing pixels chosen uniformly (partial Fisher-Yates), as
-// rbmvae.masks.random_mask does.
+// rbmvae.data.masks.random_mask does.
 Inpainting.prototype.randomMask = function (fraction) {
   var D = this.ctx.D, mask = this.mask, rng = this.maskRng;
   var n = Math.round(fraction * D);

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..basics.errors import CheckpointError
 from . import checkpoint
-from .errors import CheckpointError
+from .config import TrainConfig
 from .objectives import Objective
-from .train_config import TrainConfig
 
 
 def _flatten_optimizer_state(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:

@@ -25,10 +25,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..atomic import write_text
-from ..checkpoint import META_FILE, load_model
-from ..data import DATASET_NAMES, load_dataset
-from ..errors import ConfigError, DataError
+from ...basics.atomic import write_text
+from ...basics.errors import ConfigError, DataError
+from ...data import DATASET_NAMES, load_dataset
+from ...training.checkpoint import META_FILE, load_model
 from .page import build_explorer, build_page, explorer_fragment, explorer_page
 from .payload import MAX_PAGE_BYTES, PRECISIONS, ExplorerInfo
 

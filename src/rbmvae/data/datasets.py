@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..basics.errors import ConfigError, DataError
+from ..basics.rng import make_generator
 from .catalog import (  # noqa: F401 (the catalog's names are part of this module's API)
     DATASET_NAMES,
     FASHION_MNIST_MD5,
@@ -39,9 +41,7 @@ from .catalog import (  # noqa: F401 (the catalog's names are part of this modul
     STANDARD_FILES,
     RemoteDataset,
 )
-from .errors import ConfigError, DataError
 from .idx import read_idx
-from .rng import make_generator
 
 
 @dataclass
@@ -259,7 +259,7 @@ def _first_line(error: BaseException) -> str:
 
 
 def _sample_directory() -> Path:
-    return Path(str(resources.files("rbmvae") / "sample_data"))
+    return Path(str(resources.files("rbmvae.data") / "sample_data"))
 
 
 def resolve_dataset_dir(

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import one_of, positive_int
-from ..data import binarize
-from ..errors import ConfigError
-from ..models.rbm import BERNOULLI_DRAWS, RBM, pseudo_log_likelihood
-from ..rng import make_generator
+from ...basics.checks import one_of, positive_int
+from ...basics.errors import ConfigError
+from ...basics.rng import make_generator
+from ...data import binarize
+from ...models.rbm import BERNOULLI_DRAWS, RBM, pseudo_log_likelihood
 from .base import Objective
 
 RBM_METHODS = ("cd", "pcd", "pt")

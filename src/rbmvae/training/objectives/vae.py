@@ -7,11 +7,11 @@ import math
 import torch
 from torch import nn
 
-from .._checks import one_of
-from ..data import BINARIZATIONS, binarize
-from ..errors import ConfigError
-from ..models.vae import gaussian_kl, negative_elbo, negative_elbo_gradients
-from ..rng import make_generator
+from ...basics.checks import one_of
+from ...basics.errors import ConfigError
+from ...basics.rng import make_generator
+from ...data import BINARIZATIONS, binarize
+from ...models.vae import gaussian_kl, negative_elbo, negative_elbo_gradients
 from .base import Objective
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
-from .errors import DataError
+from ..basics.atomic import atomic_path
+from ..basics.errors import DataError
 
 _IDX_DTYPES = {0x08: np.uint8}
 # deflate cannot expand data by more than about 1032:1; a header that claims more is a lie.

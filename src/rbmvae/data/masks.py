@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .errors import ConfigError
+from ..basics.errors import ConfigError
 
 HALVES = ("top", "bottom", "left", "right")
 

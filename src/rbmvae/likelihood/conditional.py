@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from .errors import ConfigError
-from .likelihood import MAX_ENUMERATED_UNITS, ais_betas, binary_states
-from .models.rbm import RBM
-from .models.vae import gaussian_log_density, standard_normal_log_density
+from ..basics.errors import ConfigError
+from ..models.rbm import RBM
+from ..models.vae import gaussian_log_density, standard_normal_log_density
+from .rbm import MAX_ENUMERATED_UNITS, ais_betas, binary_states
 
 
 @dataclass
@@ -340,7 +340,7 @@ def knn_conditional(
     The ``k`` training images nearest on the observed pixels, each a product of Bernoullis with
     ``p_i = smoothing + (1 - 2 smoothing) t_i`` (so that no pixel is certain), mixed equally:
     ``log (1/k) sum_j prod_(i missing) p_ji^x_i (1 - p_ji)^(1 - x_i)``. Its mean (the k-NN fill
-    with the smoothing) is the fill that ``scoring.knn_fill`` scores.
+    with the smoothing) is the fill that ``evaluation.scoring.knn_fill`` scores.
     """
     if not 0 < smoothing < 0.5:
         raise ConfigError(f"smoothing must be in (0, 0.5), got {smoothing}")

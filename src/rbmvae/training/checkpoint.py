@@ -26,10 +26,10 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
 
-from ._version import __version__
-from .atomic import ensure_writable_dir, write_bytes, write_text
-from .errors import BusyError, CheckpointError, RbmvaeError
-from .models import MODEL_KINDS, build_model
+from .._version import __version__
+from ..basics.atomic import ensure_writable_dir, write_bytes, write_text
+from ..basics.errors import BusyError, CheckpointError, RbmvaeError
+from ..models import MODEL_KINDS, build_model
 
 FORMAT_NAME = "rbmvae-checkpoint"
 FORMAT_VERSION = 1

@@ -9,7 +9,19 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import one_of, positive_int
+from ..basics.checks import one_of, positive_int
+from ..basics.devices import module_device
+from ..basics.errors import ConfigError
+from ..basics.rng import make_generator
+from ..data.masks import half_mask, random_mask
+from ..likelihood import base_rate_visible_bias
+from ..likelihood.conditional import (
+    knn_conditional,
+    mean_fill_conditional,
+    model_conditional,
+    nearest_neighbours,
+)
+from ..samplers import InpaintResult, inpaint, samplers_for
 from .classifier import (  # noqa: F401  (re-exported: the classifier lived here)
     CLASSIFIER_HIDDEN,
     CLASSIFIER_SETTINGS,
@@ -17,18 +29,6 @@ from .classifier import (  # noqa: F401  (re-exported: the classifier lived here
     evaluation_classifier,
     fit_classifier,
 )
-from .conditional import (
-    knn_conditional,
-    mean_fill_conditional,
-    model_conditional,
-    nearest_neighbours,
-)
-from .devices import module_device
-from .errors import ConfigError
-from .inpainting import InpaintResult, inpaint, samplers_for
-from .likelihood import base_rate_visible_bias
-from .masks import half_mask, random_mask
-from .rng import make_generator
 
 # ------------------------------------------------------------------------------------------------
 # Inpainting quality: baselines, scores, the evaluation classifier, the table
@@ -172,7 +172,7 @@ def neighbour_starts(
 def chain_starts(
     images: torch.Tensor, mask: torch.Tensor, train_images: torch.Tensor, chains: int, start: str
 ) -> torch.Tensor:
-    """The ``fill`` of :func:`rbmvae.inpainting.inpaint` for ``start`` (``INPAINT_STARTS``): the
+    """The ``fill`` of :func:`rbmvae.samplers.inpainting.inpaint` for ``start`` (``INPAINT_STARTS``): the
     training mean (D,), or :func:`neighbour_starts` (N, chains, D)."""
     one_of("start", start, INPAINT_STARTS)
     if start == "neighbours":
@@ -313,13 +313,13 @@ def inpainting_table(
     one set of random masks (:func:`evaluation_masks`), and for each of ``halves`` (``top``,
     ``bottom``, ...) the half-image mask, is shared by every row. Models (``{name: model}``) run
     each of their samplers (``samplers[kind]``; default: every sampler of
-    ``inpainting.SAMPLERS``) for ``steps`` sweeps from the training-mean fill, averaging the
+    ``samplers.SAMPLERS``) for ``steps`` sweeps from the training-mean fill, averaging the
     last half; baselines are zero, training-mean and ``k_neighbours``-NN fill. Each row reports
     MSE and BCE on the missing pixels (Eq. 4.3) against the grey digits, the accuracy of the
     evaluation classifier (:func:`evaluation_classifier`) on the inpainted images and, with binary
     evidence, the conditional log-likelihood of the missing pixels (Eqs. 5.5-5.8) on the first
     ``conditional_images`` images (0: none; ``conditional``: options of
-    ``conditional.model_conditional``). ``stability`` reruns each sampler with twice the sweeps.
+    ``likelihood.conditional.model_conditional``). ``stability`` reruns each sampler with twice the sweeps.
     Every row draws from its own generator seeded by ``seed``.
     """
     if not 0 < n <= data.test_images.shape[0]:

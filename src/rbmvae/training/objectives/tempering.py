@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from .._checks import positive_int
-from ..errors import ConfigError
-from ..models.rbm import RBM, bernoulli
+from ...basics.checks import positive_int
+from ...basics.errors import ConfigError
+from ...models.rbm import RBM, bernoulli
 from .rbm import ContrastiveDivergence
 
 

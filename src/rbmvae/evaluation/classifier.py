@@ -15,11 +15,11 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from .atomic import write_bytes, write_text
-from .data import default_cache_dir
-from .devices import module_device
-from .errors import RbmvaeError
-from .rng import make_generator
+from ..basics.atomic import write_bytes, write_text
+from ..basics.devices import module_device
+from ..basics.errors import RbmvaeError
+from ..basics.rng import make_generator
+from ..data import default_cache_dir
 
 CLASSIFIER_HIDDEN = 128
 CLASSIFIER_SETTINGS = {
