@@ -44,6 +44,12 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="model directory (resumed if it exists)")
     parser.add_argument("--results", default="runs/vae-recipes/results.jsonl")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        help="hold out the last N training digits and score on them instead of the test set",
+    )
     return parser.parse_args(argv)
 
 
@@ -51,6 +57,8 @@ def main(argv=None) -> dict:
     args = parse(argv)
     torch.set_num_threads(args.threads)
     data = rbmvae.load_dataset(args.dataset, data_dir=args.data_dir)
+    if args.validation:
+        data = data.validation_split(args.validation)
     config = TrainConfig.defaults_for(
         "vae",
         epochs=args.epochs,
@@ -84,6 +92,7 @@ def main(argv=None) -> dict:
         "kl_warmup_epochs": args.kl_warmup_epochs,
         "iwae_k": args.iwae_k,
         "eval_n": args.eval_n,
+        "scored_on": "validation" if args.validation else "test",
         "eval_k": args.eval_k,
         "iwae_ll": iwae,
         "elbo": elbo(model, test, generator=make_generator(0, "cpu", "elbo")),
