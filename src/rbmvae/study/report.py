@@ -65,6 +65,7 @@ SUMMARY_COLUMNS = [
     "AIS high",
     "ELBO",
     "IWAE log p(x)",
+    "quadrature log p(x)",
     "active units",
 ]
 
@@ -87,6 +88,7 @@ def summary_rows(result: StudyResult) -> list[list]:
                 _value(ais.get("mean_log_likelihood_high")),
                 _value(likelihood.get("elbo", {}).get("mean")),
                 _value(likelihood.get("iwae", {}).get("mean_log_likelihood")),
+                _value(likelihood.get("quadrature", {}).get("mean_log_likelihood")),
                 f"{_value(active['count'])} of {active['of']}" if active else None,
             ]
         )
