@@ -23,7 +23,7 @@ TABLE_FILES = {"cli/parser.py"}  # argparse tables: long by nature, exempt from 
 LAYERS = {
     0: ["basics", "_version"],
     1: ["data", "models"],
-    2: ["training", "samplers", "likelihood"],
+    2: ["training", "samplers", "likelihood", "zoo"],
     3: ["evaluation"],
     4: ["pages"],
     5: ["study"],

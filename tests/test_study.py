@@ -371,3 +371,31 @@ def test_jobs_are_checked_and_ordered_by_cost():
     }
     assert max(costs, key=costs.get) == "rbm-h500" and min(costs, key=costs.get) == "rbm-h20"
     assert costs["vae-z16"] > costs["vae-z2"]
+
+
+def test_a_run_ships_as_pretrained_models(tiny_run, tmp_path):
+    from rbmvae.study.ship import ship_run
+    from rbmvae.training.checkpoint import load_model
+
+    out, _, metrics = tiny_run
+    names = ship_run(out, tmp_path)
+    assert names == list(metrics["models"])
+    for name in names:
+        card = json.loads((tmp_path / name / "card.json").read_text())
+        likelihood = metrics["models"][name]["evaluation"]["log_likelihood"]
+        assert card["log_likelihood"] == likelihood
+        if "exact" in likelihood:  # the enumeration, with AIS beside it as a check
+            assert card["headline"]["value"] == likelihood["exact"]["mean_log_likelihood"]["value"]
+        elif "ais" in likelihood:  # AIS, or None where a check failed
+            ais = likelihood["ais"]
+            shown = ais["mean_log_likelihood"]["value"] if ais["reliable"] else None
+            assert card["headline"]["value"] == shown
+        else:  # z = 2: the quadrature is the headline, IWAE beside it
+            quadrature = likelihood["quadrature"]["mean_log_likelihood"]["value"]
+            assert card["headline"]["value"] == quadrature
+            assert "IWAE" in card["headline"]["checks"][0]
+        assert card["provenance"]["profile"] == "quick"
+        meta = json.loads((tmp_path / name / "model.json").read_text())
+        assert meta["dataset"]["source"] == ""
+        model, _ = load_model(tmp_path / name)
+        assert model.label() == card["label"]

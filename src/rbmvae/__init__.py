@@ -47,6 +47,7 @@ from .models.rbm import pseudo_log_likelihood
 from .samplers import SAMPLERS, clamped_gibbs, inpaint, metropolis_within_gibbs, pseudo_gibbs
 from .training import TrainConfig, fit
 from .training.checkpoint import load_model, save_model
+from .zoo import pretrained, pretrained_cards, pretrained_names
 
 __all__ = [
     "RBM",
@@ -77,6 +78,9 @@ __all__ = [
     "knn_fill",
     "load_dataset",
     "load_model",
+    "pretrained",
+    "pretrained_cards",
+    "pretrained_names",
     "log_partition_exact",
     "make_generator",
     "make_mask",

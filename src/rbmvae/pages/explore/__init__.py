@@ -52,8 +52,11 @@ def find_run_models(run_dir: str | os.PathLike) -> dict[str, Path]:
     return found
 
 
-def _run_data(metas: list[dict]):
-    """The test set the run's models were trained on and None, or None and why it is missing."""
+def _run_data(metas: list[dict], dataset: str | None = None):
+    """The test set the run's models were trained on (or ``dataset``) and None, or None and why
+    it is missing."""
+    if dataset is not None:
+        return load_dataset(dataset), None
     for meta in metas:
         described = meta.get("dataset") or {}
         name = described.get("name")
@@ -74,15 +77,19 @@ def write_explorer(
     *,
     n_digits: int = 30,
     max_bytes: int = MAX_PAGE_BYTES,
+    dataset: str | None = None,
+    title: str | None = None,
 ) -> ExplorerInfo:
-    """Load every model of ``run_dir`` and write the explorer page to ``out_path`` atomically."""
+    """Load every model of ``run_dir`` and write the explorer page to ``out_path`` atomically;
+    its test digits come from the models' data set, or from ``dataset`` when given; ``title``
+    names the models in the page (default: the run directory's name)."""
     directories = find_run_models(run_dir)
     models, metas = {}, []
     for name, directory in directories.items():
         model, meta = load_model(directory, device="cpu")
         models[name] = model
         metas.append(meta)
-    data, problem = _run_data(metas)
+    data, problem = _run_data(metas, dataset)
     if data is not None:
         n_pixels = next(iter(models.values())).n_visible
         if data.n_pixels != n_pixels:
@@ -92,7 +99,7 @@ def write_explorer(
         models,
         data,
         n_digits,
-        subtitle=f"Run {Path(run_dir).name}: the models run in this page, offline."
+        subtitle=f"Run {title or Path(run_dir).name}: the models run in this page, offline."
         + (f" {problem}" if problem else ""),
         max_bytes=max_bytes,
     )
