@@ -96,46 +96,34 @@ def _mean_and_error(values: torch.Tensor) -> tuple[float, float]:
     return float(values.mean()), float(values.std(correction=1) / math.sqrt(values.numel()))
 
 
-@torch.no_grad()
-def rescore(model: nn.Module, test_images: torch.Tensor, train_images: torch.Tensor) -> dict:
-    """A quick measurement of a model, to compare with its card (the test suite does).
+def _rescore_rbm(rbm, test_images: torch.Tensor, train_images: torch.Tensor) -> dict:
+    free = _mean_and_error(rbm.free_energy(test_images.to(rbm.weight.dtype)))
+    out = {"images": test_images.shape[0], "mean_free_energy": free[0], "standard_error": free[1]}
+    if min(rbm.n_hidden, rbm.n_visible) <= MAX_ENUMERATED_UNITS:
+        log_z = log_partition_exact(rbm)
+        out.update(method="exact log Z (Eq. 3.1)", log_z=log_z, log_z_error=0.0)
+    else:
+        result = ais_log_partition(
+            rbm,
+            base_rate_visible_bias(train_images),
+            n_runs=RESCORE_AIS_RUNS,
+            n_betas=RESCORE_AIS_BETAS,
+            generator=make_generator(0, "cpu", "rescore-ais"),
+        )
+        low = result.log_z_low if math.isfinite(result.log_z_low) else -math.inf
+        out.update(
+            method=f"AIS, {RESCORE_AIS_RUNS} runs x {RESCORE_AIS_BETAS} betas (Eq. 3.5)",
+            log_z=result.log_z,
+            log_z_error=max(result.log_z_high - result.log_z, result.log_z - low) / 3,
+            effective_runs=result.effective_runs,
+        )
+    out["mean_log_likelihood"] = -free[0] - out["log_z"]
+    return out
 
-    ``test_images`` (n, D) binary; ``train_images`` (N, D) grey, for AIS's base-rate RBM
-    (Eq. 3.6). RBM: the mean free energy ``F(v)`` (Eq. 1.7, deterministic: it pins the weights)
-    and ``log Z``, exact (Eq. 3.1) up to ``MAX_ENUMERATED_UNITS`` hidden units, else AIS with
-    ``RESCORE_AIS_RUNS`` x ``RESCORE_AIS_BETAS`` (Eq. 3.5) and its +-3 s.e. interval. VAE: IWAE
-    with ``RESCORE_IWAE_K`` samples from the seed-0 stream (Eq. 3.7), with its standard error
-    over the images.
-    """
-    if model.kind == "rbm":
-        free = _mean_and_error(model.free_energy(test_images.to(model.weight.dtype)))
-        out = {
-            "images": test_images.shape[0],
-            "mean_free_energy": free[0],
-            "standard_error": free[1],
-        }
-        if min(model.n_hidden, model.n_visible) <= MAX_ENUMERATED_UNITS:
-            log_z = log_partition_exact(model)
-            out.update(method="exact log Z (Eq. 3.1)", log_z=log_z, log_z_error=0.0)
-        else:
-            result = ais_log_partition(
-                model,
-                base_rate_visible_bias(train_images),
-                n_runs=RESCORE_AIS_RUNS,
-                n_betas=RESCORE_AIS_BETAS,
-                generator=make_generator(0, "cpu", "rescore-ais"),
-            )
-            low = result.log_z_low if math.isfinite(result.log_z_low) else -math.inf
-            out.update(
-                method=f"AIS, {RESCORE_AIS_RUNS} runs x {RESCORE_AIS_BETAS} betas (Eq. 3.5)",
-                log_z=result.log_z,
-                log_z_error=max(result.log_z_high - result.log_z, result.log_z - low) / 3,
-                effective_runs=result.effective_runs,
-            )
-        out["mean_log_likelihood"] = -free[0] - out["log_z"]
-        return out
+
+def _rescore_vae(vae, test_images: torch.Tensor, train_images: torch.Tensor) -> dict:
     values = iwae_log_likelihood(
-        model,
+        vae,
         test_images,
         k=RESCORE_IWAE_K,
         generator=make_generator(0, "cpu", "rescore-iwae"),
@@ -148,3 +136,22 @@ def rescore(model: nn.Module, test_images: torch.Tensor, train_images: torch.Ten
         "mean_log_likelihood": mean,
         "standard_error": error,
     }
+
+
+# How each kind of model is measured again.
+RESCORERS = {"rbm": _rescore_rbm, "vae": _rescore_vae}
+
+
+@torch.no_grad()
+def rescore(model: nn.Module, test_images: torch.Tensor, train_images: torch.Tensor) -> dict:
+    """A quick measurement of a model, to compare with its card (the test suite does).
+
+    ``test_images`` (n, D) binary; ``train_images`` (N, D) grey, for AIS's base-rate RBM
+    (Eq. 3.6). RBM: the mean free energy ``F(v)`` (Eq. 1.7, deterministic: it pins the weights)
+    with its standard error over the images, and ``log Z``, exact (Eq. 3.1) up to
+    ``MAX_ENUMERATED_UNITS`` units in a layer, else AIS with ``RESCORE_AIS_RUNS`` x
+    ``RESCORE_AIS_BETAS`` (Eq. 3.5) and a third of its +-3 s.e. interval as ``log_z_error``.
+    VAE: IWAE with ``RESCORE_IWAE_K`` samples from a seed-0 stream (Eq. 3.7), with its standard
+    error over the images.
+    """
+    return RESCORERS[model.kind](model, test_images, train_images)
