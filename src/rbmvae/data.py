@@ -86,6 +86,25 @@ class Dataset:
             test_labels=self.test_labels[:n_test],
         )
 
+    def validation_split(self, n_validation: int = 10_000) -> Dataset:
+        """The training images split in two: the first ``N_train - n_validation`` to train on,
+        the last ``n_validation`` in the place of the test set (for choosing recipes without
+        seeing the test set). Shapes: train (N_train - n_validation, D), test (n_validation, D).
+        """
+        n_train = int(self.train_images.shape[0])
+        if not isinstance(n_validation, int) or not 0 < n_validation < n_train:
+            raise ConfigError(
+                f"validation digits must be between 1 and {n_train - 1}, got {n_validation!r}"
+            )
+        cut = n_train - n_validation
+        return self._with(
+            name=f"{self.name}-validation",
+            train_images=self.train_images[:cut],
+            train_labels=self.train_labels[:cut],
+            test_images=self.train_images[cut:],
+            test_labels=self.train_labels[cut:],
+        )
+
     def binarized_test_images(self, n: int | None = None, seed: int = 0) -> torch.Tensor:
         """The first ``n`` test images (None: all), each pixel drawn as Bernoulli(grey value).
 

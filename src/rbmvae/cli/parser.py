@@ -17,6 +17,7 @@ from ..scoring import INPAINT_STARTS
 from ..train_config import CHOICES, RECIPES, TrainConfig
 from . import commands
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
+from .tune import add_tune
 from .types import (
     Parser,
     fraction_list,
@@ -385,6 +386,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rbmvae {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subcommands.required = True
-    for add in (add_data, add_train, add_inpaint, add_figures, add_evaluate, add_study):
+    for add in (
+        add_data, add_train, add_inpaint, add_figures, add_evaluate, add_study, add_tune
+    ):
         add(subcommands)
     return parser
