@@ -26,7 +26,7 @@ LAYERS = {
     + ["conditional", "train_config"],
     3: ["classifier", "scoring", "evaluation"],
     4: ["figures", "report", "explore"],
-    5: ["study"],
+    5: ["study", "tuning"],
     6: ["cli", "sklearn", "__init__", "__main__"],
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}

@@ -25,6 +25,7 @@ from .types import (
     mask_spec,
     nonnegative_int,
     positive_int,
+    recipe_name_or_file,
 )
 
 EVALUATION = EvaluationSettings()
@@ -128,20 +129,32 @@ def add_train(commands_) -> None:
     models = train.add_subparsers(dest="model", metavar="MODEL", parser_class=Parser)
     models.required = True
     rbm = models.add_parser("rbm", help="train a binary RBM (CD-k, PCD-k, tempering)")
-    rbm.add_argument("--hidden", type=positive_int, default=500, help="hidden units (default 500)")
+    rbm.add_argument(
+        "--hidden", type=positive_int, help="hidden units (default 500, or the recipe file's)"
+    )
     rbm.add_argument(
         "--recipe",
-        choices=tuple(RECIPES),
+        type=recipe_name_or_file,
         default=None,
-        help="a named recipe (docs/derivation.md; options given here override it)",
+        metavar="NAME|FILE",
+        help=f"a named recipe ({', '.join(RECIPES)}; docs/derivation.md) or a recipe file "
+        "(rbmvae tune's best-recipe.json); options given here override it",
     )
     _add_config_options(rbm, "rbm", RBM_OPTIONS)
     _add_training_options(rbm, "rbm")
     rbm.set_defaults(func=commands.cmd_train_rbm)
     vae = models.add_parser("vae", help="train a variational autoencoder (Bernoulli decoder)")
-    vae.add_argument("--latent", type=positive_int, default=2, help="code units z (default 2)")
     vae.add_argument(
-        "--hidden", type=positive_int, default=256, help="hidden units per MLP (default 256)"
+        "--latent", type=positive_int, help="code units z (default 2, or the recipe file's)"
+    )
+    vae.add_argument(
+        "--hidden", type=positive_int, help="hidden units per MLP (default 256, or the recipe's)"
+    )
+    vae.add_argument(
+        "--recipe",
+        type=recipe_name_or_file,
+        metavar="FILE",
+        help="a recipe file (rbmvae tune's best-recipe.json); options given here override it",
     )
     _add_training_options(vae, "vae")
     vae.set_defaults(func=commands.cmd_train_vae)

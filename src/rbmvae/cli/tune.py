@@ -49,9 +49,11 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    d = DEFAULTS
-    parser.add_argument("--dataset", default=d["dataset"], metavar="NAME")
-    parser.add_argument("--data-dir", metavar="DIR")
+    parser.add_argument(
+        "--dataset", metavar="NAME",
+        help="data set (default mnist-sample; with only --data-dir, the files there)",
+    )
+    parser.add_argument("--data-dir", metavar="DIR", help="directory of the four standard files")
     parser.add_argument(
         "--train-images", type=positive_int, metavar="N",
         help="use only the first N training digits (default: all)",

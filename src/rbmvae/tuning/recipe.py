@@ -74,7 +74,7 @@ def read_recipe(path, kind: str | None = None) -> dict:
         )
     if kind is not None and recipe.get("kind") != kind:
         raise ConfigError(
-            f"recipe file {path} is a recipe for a {recipe.get('kind')!r} model, not {kind!r}"
+            f"recipe file {path} holds a recipe for {recipe.get('kind')!r} models, not {kind!r}"
         )
     settings = recipe.get("settings")
     if not isinstance(settings, dict) or "seed" in settings:
@@ -88,6 +88,8 @@ def read_recipe(path, kind: str | None = None) -> dict:
 
 def recipe_config(kind: str, value) -> TrainConfig:
     """The ``TrainConfig`` of a recipe given as a file path or as a dict of settings."""
+    if not isinstance(value, dict | str | Path):
+        raise ConfigError(f"a recipe for {kind!r} is a recipe file or an object of settings, got {value!r}")
     settings = value if isinstance(value, dict) else read_recipe(value, kind)["settings"]
     if "seed" in settings:
         raise ConfigError("a recipe leaves the seed out; set it separately")

@@ -77,6 +77,7 @@ def open_study(settings: TuneSettings):
     url = storage_url(settings)
     storage = open_storage(url, settings.heartbeat, settings.grace, settings.retries)
     split = load_split(settings)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # each trial gets a line of ours
     try:
         study = optuna.create_study(
             study_name=settings.study,

@@ -47,7 +47,7 @@ class TuneSettings:
     space: object = None
     minutes: float | None = None
     jobs: int = 1
-    dataset: str | None = "mnist-sample"
+    dataset: str | None = None
     data_dir: str | None = None
     train_images: int | None = None
     validation: int | None = None

@@ -186,8 +186,8 @@ def load_space(source, kind: str, base: TrainConfig) -> Space:
     ``kind``), checked against ``base``."""
     if source is None:
         raw = default_space(kind)
-    elif isinstance(source, dict):
-        raw = source
-    else:
+    elif isinstance(source, str | Path):
         raw = read_space_file(source)
+    else:
+        raw = source
     return parse_space(raw, base)

@@ -4,11 +4,14 @@ directory by default, or any SQLAlchemy URL (``postgresql://USER:PASSWORD@HOST:P
 
 from __future__ import annotations
 
+import time
+import warnings
 from pathlib import Path
 
 from ..errors import ConfigError
 
 INSTALL_HINT = "rbmvae tune needs Optuna: pip install 'rbmvae[tune]'"
+SCHEMA_ATTEMPTS = 5
 URL_FORMS = "sqlite:///FILE or postgresql://USER:PASSWORD@HOST:PORT/DATABASE"
 
 
@@ -59,24 +62,44 @@ def _reason(error: Exception) -> str:
 def open_storage(url: str, heartbeat: int, grace: int, retries: int):
     """Optuna's RDB storage at ``url`` with heartbeats every ``heartbeat`` s: a trial whose worker
     stopped beating for ``grace`` s is failed by the next worker that looks, and its parameters
-    are tried again up to ``retries`` times (Optuna's ``RetryFailedTrialCallback``). A URL that
+    are tried again up to ``retries`` times (Optuna's ``RetryHeartbeatStaleTrialCallback``). A URL that
     is not a database, a driver not installed or a server not reached: a one-line ConfigError."""
     optuna = require_optuna()
     _check_url(url)
+    for attempt in range(SCHEMA_ATTEMPTS):
+        try:
+            return _rdb_storage(optuna, url, heartbeat, grace, retries)
+        except Exception as error:  # noqa: BLE001 - sorted out below
+            # workers starting together on a new database race to create its tables: the ones
+            # that lose find them made, and open it again
+            if attempt + 1 < SCHEMA_ATTEMPTS and any(
+                text in str(error) for text in ("already exists", "UNIQUE constraint", "duplicate")
+            ):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            _refuse(url, error)
+
+
+def _rdb_storage(optuna, url: str, heartbeat: int, grace: int, retries: int):
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
-    retry = optuna.storages.RetryFailedTrialCallback(max_retry=retries) if retries else None
-    try:
-        return optuna.storages.RDBStorage(
+    with warnings.catch_warnings():  # heartbeats and retries are "experimental" in Optuna
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storages = optuna.storages
+        retry = storages.RetryHeartbeatStaleTrialCallback(retries) if retries else None
+        return storages.RDBStorage(
             url,
             engine_kwargs=engine,
             heartbeat_interval=heartbeat,
             grace_period=grace,
             heartbeat_stale_trial_callback=retry,
         )
-    except ModuleNotFoundError as error:
+
+
+def _refuse(url: str, error: Exception):
+    """A one-line ConfigError for an error opening the storage."""
+    if isinstance(error, ModuleNotFoundError):
         raise ConfigError(
             f"storage {shown_url(url)}: its database driver is not installed ({error.name}); "
             "for postgresql:// install psycopg: pip install 'rbmvae[tune]'"
         ) from None
-    except Exception as error:  # noqa: BLE001 - SQLAlchemy's many errors, one line each
-        raise ConfigError(f"storage {shown_url(url)}: cannot open it: {_reason(error)}") from None
+    raise ConfigError(f"storage {shown_url(url)}: cannot open it: {_reason(error)}") from None

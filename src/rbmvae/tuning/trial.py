@@ -47,8 +47,8 @@ class Objective:
         self.worker = worker_name()
 
     def __call__(self, trial) -> float:
-        self.quota.gate(trial.study, trial)
         trial.set_user_attr("worker", self.worker)
+        self.quota.gate(trial.study, trial)
         params = self.space.suggest(trial)
         try:
             config = self.base.replace(**params)

@@ -110,7 +110,7 @@ def run_worker(settings) -> dict:
     max_failures = settings.max_failures or settings.trials
     quota = Quota(optuna, settings.trials, max_failures, min(5.0, settings.heartbeat), report)
     verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.ERROR)  # each trial gets one line, printed here
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial: our line, no traceback
     try:
         if quota.room(study):
             objective = Objective(settings, space, split, quota, optuna)
