@@ -196,9 +196,10 @@ def test_train_and_reproduce_take_the_recipe_file(tmp_path, digits, run_cli):
     assert code == 0, err
     model, meta = rbmvae.load_model(tmp_path / "m")
     assert model.n_hidden == 8  # the recipe's size
-    assert meta["train_config"] == rbmvae.TrainConfig.defaults_for(
-        "rbm", **{**settings, "learning_rate": 0.5}
-    ).to_dict()
+    assert (
+        meta["train_config"]
+        == rbmvae.TrainConfig.defaults_for("rbm", **{**settings, "learning_rate": 0.5}).to_dict()
+    )
     code, shown, err = run_cli("reproduce", "--set", f"rbm={recipe}", "--show-settings")
     assert code == 0, err
     assert json.loads(shown)["rbm"]["learning_rate"] == settings["learning_rate"]

@@ -399,8 +399,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rbmvae {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subcommands.required = True
-    for add in (
-        add_data, add_train, add_inpaint, add_figures, add_evaluate, add_study, add_tune
-    ):
+    for add in (add_data, add_train, add_inpaint, add_figures, add_evaluate, add_study, add_tune):
         add(subcommands)
     return parser

@@ -17,17 +17,24 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
     d = DEFAULTS
     parser.add_argument("--study", required=True, metavar="NAME", help="the study's name")
     parser.add_argument(
-        "--trials", required=True, type=positive_int, metavar="N",
+        "--trials",
+        required=True,
+        type=positive_int,
+        metavar="N",
         help="trials to finish, counted over all workers: complete or pruned (failed ones are "
         "recorded, not counted)",
     )
     parser.add_argument(
-        "--storage", metavar="URL",
+        "--storage",
+        metavar="URL",
         help="SQLAlchemy URL shared by the workers, e.g. postgresql://USER:PASSWORD@HOST/DB "
         "(default: sqlite:///OUT/study.db)",
     )
     parser.add_argument(
-        "--jobs", type=positive_int, default=d["jobs"], metavar="J",
+        "--jobs",
+        type=positive_int,
+        default=d["jobs"],
+        metavar="J",
         help=f"worker processes on this machine (default {d['jobs']})",
     )
     parser.add_argument("--space", metavar="FILE", help="search space JSON (default: the kind's)")
@@ -35,7 +42,9 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
         "--show-space", action="store_true", help="print the search space as JSON and exit"
     )
     parser.add_argument(
-        "--minutes", type=positive_float, metavar="M",
+        "--minutes",
+        type=positive_float,
+        metavar="M",
         help="train each trial for about M CPU minutes (its epochs set from a timed pilot)",
     )
     parser.add_argument("--out", metavar="DIR", help="run directory (default runs/tune/STUDY)")
@@ -43,27 +52,38 @@ def _add_study_options(parser: argparse.ArgumentParser) -> None:
         "--recipe", metavar="NAME|FILE", help="start every trial from a named recipe or file"
     )
     parser.add_argument(
-        "--set", action="append", default=[], dest="settings", metavar="FIELD=VALUE",
+        "--set",
+        action="append",
+        default=[],
+        dest="settings",
+        metavar="FIELD=VALUE",
         help="a TrainConfig setting fixed for every trial (JSON value), e.g. --set epochs=30",
     )
 
 
 def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--dataset", metavar="NAME",
+        "--dataset",
+        metavar="NAME",
         help="data set (default mnist-sample; with only --data-dir, the files there)",
     )
     parser.add_argument("--data-dir", metavar="DIR", help="directory of the four standard files")
     parser.add_argument(
-        "--train-images", type=positive_int, metavar="N",
+        "--train-images",
+        type=positive_int,
+        metavar="N",
         help="use only the first N training digits (default: all)",
     )
     parser.add_argument(
-        "--validation", type=positive_int, metavar="N",
+        "--validation",
+        type=positive_int,
+        metavar="N",
         help="score on the last N of them (default: a sixth; MNIST: the last 10,000)",
     )
     parser.add_argument(
-        "--score-images", type=positive_int, metavar="N",
+        "--score-images",
+        type=positive_int,
+        metavar="N",
         help="score on the first N validation digits (default: all)",
     )
 
@@ -86,11 +106,15 @@ def _add_scoring_options(parser: argparse.ArgumentParser) -> None:
             flag, dest=name, type=kind, default=d[name], help=f"{text} (default {d[name]})"
         )
     parser.add_argument(
-        "--no-doubled-check", dest="ais_doubled_check", action="store_false",
+        "--no-doubled-check",
+        dest="ais_doubled_check",
+        action="store_false",
         help="RBM: skip the rerun of AIS with doubled betas",
     )
     parser.add_argument(
-        "--max-failures", type=positive_int, metavar="F",
+        "--max-failures",
+        type=positive_int,
+        metavar="F",
         help="stop once F trials have failed (default: the number of trials)",
     )
     parser.add_argument("--pruner", choices=PRUNERS, default=d["pruner"])
@@ -108,16 +132,22 @@ def add_tune(commands_) -> None:
         parser = kinds.add_parser(kind, help=text)
         sizes = MODEL_DEFAULTS[kind]
         parser.add_argument(
-            "--hidden", type=positive_int, default=sizes["n_hidden"],
+            "--hidden",
+            type=positive_int,
+            default=sizes["n_hidden"],
             help=f"hidden units (default {sizes['n_hidden']})",
         )
         if "n_latent" in sizes:
             parser.add_argument(
-                "--latent", type=positive_int, default=sizes["n_latent"],
+                "--latent",
+                type=positive_int,
+                default=sizes["n_latent"],
                 help=f"code units (default {sizes['n_latent']})",
             )
         parser.add_argument(
-            "--intermediate", choices=INTERMEDIATES[kind], default=INTERMEDIATES[kind][0],
+            "--intermediate",
+            choices=INTERMEDIATES[kind],
+            default=INTERMEDIATES[kind][0],
             help="what a trial reports to the pruner (default %(default)s)",
         )
         _add_study_options(parser)

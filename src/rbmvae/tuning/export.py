@@ -94,7 +94,9 @@ def write_plot(path: Path, rows: list[dict], weights: dict[str, float], title: s
     left.scatter([r["cpu_minutes"] for r in done], [r["score"] for r in done], s=18)
     if done:
         best = max(done, key=lambda r: r["score"])
-        left.scatter([best["cpu_minutes"]], [best["score"]], s=90, facecolors="none", edgecolors="r")
+        left.scatter(
+            [best["cpu_minutes"]], [best["score"]], s=90, facecolors="none", edgecolors="r"
+        )
         left.annotate(f"trial {best['trial']}", (best["cpu_minutes"], best["score"]), fontsize=7)
     left.set_xlabel("training, CPU minutes")
     left.set_ylabel("validation score (nats)")
@@ -143,9 +145,11 @@ def export(optuna, study, settings, out: Path) -> dict:
     recipe = _best_recipe(study, settings, files["best-recipe.json"])
     text = markdown_table(columns, rows)
     if weights:
-        text += "\nParameter importances (PED-ANOVA): " + ", ".join(
-            f"{name} {value:.2f}" for name, value in weights.items()
-        ) + "\n"
+        text += (
+            "\nParameter importances (PED-ANOVA): "
+            + ", ".join(f"{name} {value:.2f}" for name, value in weights.items())
+            + "\n"
+        )
     write_text(files["trials.md"], text)
     write_text(files["trials.csv"], csv_table(columns, rows))
     title = f"{study.study_name}: {settings.kind} {settings.model}"

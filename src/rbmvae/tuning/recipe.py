@@ -89,7 +89,9 @@ def read_recipe(path, kind: str | None = None) -> dict:
 def recipe_config(kind: str, value) -> TrainConfig:
     """The ``TrainConfig`` of a recipe given as a file path or as a dict of settings."""
     if not isinstance(value, dict | str | Path):
-        raise ConfigError(f"a recipe for {kind!r} is a recipe file or an object of settings, got {value!r}")
+        raise ConfigError(
+            f"a recipe for {kind!r} is a recipe file or an object of settings, got {value!r}"
+        )
     settings = value if isinstance(value, dict) else read_recipe(value, kind)["settings"]
     if "seed" in settings:
         raise ConfigError("a recipe leaves the seed out; set it separately")

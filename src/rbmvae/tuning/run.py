@@ -1,4 +1,5 @@
-"""``rbmvae tune`` as a Python call: open (or join) the study, run its workers, export the result."""
+"""``rbmvae tune`` as a Python call: open (or join) the study, run its workers, export the
+result."""
 
 from __future__ import annotations
 

@@ -47,7 +47,9 @@ class Dimension:
         if self.choices is not None:
             return trial.suggest_categorical(self.name, list(self.choices))
         if isinstance(self.low, int):
-            return trial.suggest_int(self.name, self.low, self.high, log=self.log, step=self.step or 1)
+            return trial.suggest_int(
+                self.name, self.low, self.high, log=self.log, step=self.step or 1
+            )
         return trial.suggest_float(self.name, self.low, self.high, log=self.log, step=self.step)
 
     def to_dict(self) -> dict:
@@ -131,8 +133,8 @@ def _dimension(base: TrainConfig, name: str, spec: dict) -> Dimension:
     unknown = sorted(set(spec) - RANGE_KEYS)
     if unknown or not {"low", "high"} <= set(spec):
         raise ConfigError(
-            f"search space: {name}: a range is {{\"low\": L, \"high\": H}} with optional "
-            f"\"log\" and \"step\", got keys {', '.join(sorted(spec)) or 'none'}"
+            f'search space: {name}: a range is {{"low": L, "high": H}} with optional '
+            f'"log" and "step", got keys {", ".join(sorted(spec)) or "none"}'
         )
     if type(getattr(base, name)) not in (int, float):
         raise ConfigError(f"search space: {name} is not a number: give choices, not a range")

@@ -62,8 +62,9 @@ def _reason(error: Exception) -> str:
 def open_storage(url: str, heartbeat: int, grace: int, retries: int):
     """Optuna's RDB storage at ``url`` with heartbeats every ``heartbeat`` s: a trial whose worker
     stopped beating for ``grace`` s is failed by the next worker that looks, and its parameters
-    are tried again up to ``retries`` times (Optuna's ``RetryHeartbeatStaleTrialCallback``). A URL that
-    is not a database, a driver not installed or a server not reached: a one-line ConfigError."""
+    are tried again up to ``retries`` times (Optuna's ``RetryHeartbeatStaleTrialCallback``). A
+    URL that is not a database, a driver not installed or a server not reached: a one-line
+    ConfigError."""
     optuna = require_optuna()
     _check_url(url)
     for attempt in range(SCHEMA_ATTEMPTS):

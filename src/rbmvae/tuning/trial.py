@@ -62,7 +62,9 @@ class Objective:
         model = self._model(self.split.n_pixels)
         started, cpu = time.perf_counter(), time.process_time()
         try:
-            fit(model, self.split, config, progress=False, on_epoch_end=self._reporter(trial, model))
+            fit(
+                model, self.split, config, progress=False, on_epoch_end=self._reporter(trial, model)
+            )
         except TrainingError as error:
             fail(trial, f"training stopped: {error}")
         finally:

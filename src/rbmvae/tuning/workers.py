@@ -26,7 +26,12 @@ class Quota:
     ``MaxTrialsCallback`` with ``states=(COMPLETE, PRUNED)``, and no trial started beyond N."""
 
     def __init__(self, optuna, n_trials: int, max_failures: int, poll: float, report=None):
-        self.optuna, self.n_trials, self.max_failures, self.poll = optuna, n_trials, max_failures, poll
+        self.optuna, self.n_trials, self.max_failures, self.poll = (
+            optuna,
+            n_trials,
+            max_failures,
+            poll,
+        )
         self.report = report
         self.stopped_by = None
 
@@ -37,7 +42,8 @@ class Quota:
         counted = sum(t.state.name in COUNTED for t in trials)
         running = [t for t in trials if t.state == states.RUNNING]
         failed = sum(
-            t.state == states.FAIL and not str(t.user_attrs.get("failure", "")).startswith("surplus")
+            t.state == states.FAIL
+            and not str(t.user_attrs.get("failure", "")).startswith("surplus")
             for t in trials
         )
         return counted, running, failed
@@ -92,7 +98,9 @@ def trial_line(frozen) -> str:
         head += f": {attrs.get('failure') or attrs.get('pruned')}"
     if "cpu_minutes" in attrs:
         head += f" ({attrs['cpu_minutes']:.2f} CPU min, {attrs.get('epochs')} epochs)"
-    params = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in frozen.params.items())
+    params = " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in frozen.params.items()
+    )
     return f"{head} {params} [{attrs.get('worker', '?')}]"
 
 
