@@ -224,6 +224,25 @@ def test_pruned_trials_count_and_unreliable_ones_fail(tmp_path, digits):
     assert all("unreliable: effective runs" in t.user_attrs["failure"] for t in study.trials)
 
 
+def test_a_vae_study_scores_iwae_and_reports_the_validation_elbo(tmp_path, digits):
+    out = tmp_path / "run"
+    options = {**TINY, "model": {"n_hidden": 8, "n_latent": 2}, "iwae_k": 20, "base": {}}
+    space = {"learning_rate": {"low": 1e-3, "high": 1e-2, "log": True}, "binarize": "stochastic"}
+    summary = tune("vae", "vae", 2, data_dir=str(digits), out=str(out), space=space,
+                   minutes=0.002, pruner="none", **options)  # fmt: skip
+    assert summary["counted"] == 2
+    for trial in _study("vae", f"sqlite:///{out / 'study.db'}").trials:
+        facts, epochs = trial.user_attrs["summary"], trial.user_attrs["epochs"]
+        assert trial.value == facts["iwae"] and facts["k"] == 20
+        assert facts["test_images"] == VALIDATION
+        assert trial.user_attrs["settings"]["epochs"] == epochs >= 1  # from the pilot
+        assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+        assert all(v < 0 for v in trial.intermediate_values.values())  # ELBOs, in nats
+    recipe = read_recipe(out / "best-recipe.json", "vae")
+    assert recipe["model"] == {"n_hidden": 8, "n_latent": 2}
+    assert recipe["settings"]["binarize"] == "stochastic"
+
+
 # ------------------------------------------------------------------------------------------------
 # the command line's errors
 
@@ -242,9 +261,10 @@ def test_bad_input_is_one_line(tmp_path, digits, run_cli, assert_cli_error):
     assert_cli_error(run_cli(*common, *out, "--space", space), "empty range")
     space.write_text("{not json")
     assert_cli_error(run_cli(*common, *out, "--space", space), "not JSON")
-    assert_cli_error(run_cli(*common, *out, "--minutes", "1", "--set", "epochs=3",
-                             "--space", tmp_path / "none.json"), "no such file")  # fmt: skip
-    assert not (tmp_path / "run" / "study.db").exists() or True
+    assert_cli_error(run_cli(*common, *out, "--space", tmp_path / "none.json"), "no such file")
+    space.write_text(json.dumps({"epochs": {"low": 1, "high": 3}}))
+    assert_cli_error(run_cli(*common, *out, "--space", space, "--minutes", "1"), "leave epochs")
+    assert_cli_error(run_cli(*common, *out, "--heartbeat", "5", "--grace", "5"), "grace period")
     # a second worker with other settings is refused: one study, one set of settings
     assert run_cli(*common, *out, "--quiet").code == 0
     assert_cli_error(run_cli(*common, *out, "--hidden", "9"), "started with other settings")
@@ -267,6 +287,7 @@ def test_without_optuna_the_command_says_what_to_install(monkeypatch, run_cli, a
 
 
 def _worker(digits, out, url, name, trials, *extra):
+    """An ``rbmvae tune`` process of the tiny study ``name`` in ``url``."""
     command = [sys.executable, "-m", "rbmvae", "tune", "rbm", "--study", name, "--trials"]
     command += [str(trials), "--data-dir", str(digits), "--out", str(out), "--storage", url]
     command += [*TINY_CLI, *extra]
@@ -275,34 +296,40 @@ def _worker(digits, out, url, name, trials, *extra):
                             env=env)  # fmt: skip
 
 
-def _two_workers_finish(digits, out, url, name, trials=6):
-    workers = [_worker(digits, out, url, name, trials) for _ in range(2)]
-    outputs = [w.communicate(timeout=120) for w in workers]
+def _workers_finish(digits, out, url, name, commands, trials=6):
+    """Start ``commands`` workers (each a list of extra options) at once; check that exactly
+    ``trials`` were counted, each run once, by two processes, as their output lines say."""
+    workers = [_worker(digits, out, url, name, trials, *extra) for extra in commands]
+    outputs = [w.communicate(timeout=180) for w in workers]
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
     study = _study(name, url)
     counted = _counted(study)
     assert len(counted) == trials  # exactly N between them
     assert len({t.number for t in counted}) == trials
-    by_worker = {}
-    for t in counted:  # each counted trial ran in one worker, once
-        by_worker.setdefault(t.user_attrs["worker"].rsplit(":", 1)[1], []).append(t.number)
-    assert set(by_worker) == {str(w.pid) for w in workers}, by_worker  # both took part
-    lines = [out_text.splitlines() for out_text, _ in outputs]
-    for pid, numbers in by_worker.items():
-        mine = next(ls for w, ls in zip(workers, lines, strict=True) if str(w.pid) == pid)
-        assert sorted(int(line.split()[1]) for line in mine if line.startswith("trial ")) == sorted(
-            numbers + [t.number for t in study.trials if t.state.name == "FAIL"
-                       and t.user_attrs.get("worker", "").endswith(":" + pid)]
-        )  # fmt: skip
+    by_worker = {}  # each counted trial ran in one worker process
+    for t in counted:
+        by_worker.setdefault(t.user_attrs["worker"], []).append(t.number)
+    assert len(by_worker) == 2, by_worker  # both took part
+    printed = {}  # and each worker printed a line for each trial it ran, and only for those
+    for text, _ in outputs:
+        for line in text.splitlines():
+            if line.startswith("trial "):
+                printed.setdefault(line.rsplit("[", 1)[1].rstrip("]"), []).append(line.split()[1])
+    for trial in study.trials:
+        if trial.state.name == "FAIL":  # a surplus start, when two workers asked at once
+            by_worker.setdefault(trial.user_attrs["worker"], []).append(trial.number)
+    assert {w: sorted(map(int, n)) for w, n in printed.items()} == {
+        w: sorted(n) for w, n in by_worker.items()
+    }
     return study
 
 
-def test_two_workers_share_one_sqlite_study(tmp_path, digits):
+def test_two_workers_of_one_command_share_one_sqlite_study(tmp_path, digits):
     out = tmp_path / "run"
     out.mkdir()
-    _two_workers_finish(digits, out, f"sqlite:///{out / 'study.db'}", "shared")
-    assert (out / "best-recipe.json").exists()
+    _workers_finish(digits, out, f"sqlite:///{out / 'study.db'}", "shared", [["--jobs", "2"]])
+    assert read_recipe(out / "best-recipe.json", "rbm")["source"]["study"] == "shared"
 
 
 def _postgres_bin():
@@ -362,7 +389,8 @@ def _has_user(name):
 
 
 def test_two_workers_share_one_postgresql_study(tmp_path, digits, postgres_url):
-    study = _two_workers_finish(digits, tmp_path / "run", postgres_url, "on-postgres")
+    # two commands, as on two machines
+    study = _workers_finish(digits, tmp_path / "run", postgres_url, "on-postgres", [[], []])
     assert study.user_attrs["rbmvae"]["data"]["n_validation"] == VALIDATION
 
 
