@@ -12,13 +12,19 @@ venv:
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
-# Debian's chromium for the browser tests (report.html, explore.html); skipped where apt-get is
-# not available to this user (the browser tests then skip, unless RBMVAE_REQUIRE_BROWSER=1).
+# Debian's chromium for the browser tests (report.html, explore.html) and Debian's postgresql for
+# the tests of `rbmvae tune` on a PostgreSQL server (started by the test itself); skipped where
+# apt-get is not available to this user (those tests then skip, unless RBMVAE_REQUIRE_BROWSER=1
+# or RBMVAE_REQUIRE_POSTGRES=1).
 system-deps:
 	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "chromium not installed and cannot install it here: browser tests will skip"; fi
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "postgresql: $$(ls -d /usr/lib/postgresql/*/bin | tail -1)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else echo "postgresql not installed and cannot install it here: its tune tests will skip"; fi
 
 # The main job on the embedded sample: RBMs 20/100/500, VAEs z = 2/8/16, evaluation, figures,
 # runs/quick/report.html and the interactive runs/quick/explore.html.

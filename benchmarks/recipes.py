@@ -9,6 +9,10 @@ images), then scores it with AIS, the doubled-betas check and the RAISE bracket
     python benchmarks/recipes.py train --recipe cd-rising --minutes 5 --out runs/recipes
     python benchmarks/recipes.py score runs/recipes/cd-rising-5min --images 10000
     python benchmarks/recipes.py table runs/recipes --plot benchmarks/recipes.png
+
+These runs measure named recipes on the test set, for the tables of RESULTS.md; a search over
+recipes, scored on a validation split, is ``rbmvae tune rbm`` (docs/tuning.md), whose pilot and
+AIS summary this script shares.
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import math
 import time
 from pathlib import Path
 
@@ -25,6 +28,8 @@ import torch
 import rbmvae
 from rbmvae.models.rbm import RBM
 from rbmvae.training import TrainConfig, fit
+from rbmvae.tuning import budget
+from rbmvae.tuning.score import rbm_summary
 
 
 def _value(text: str):
@@ -36,20 +41,10 @@ def _value(text: str):
 
 
 def seconds_per_epoch(config: TrainConfig, data, n_hidden: int, fraction: float = 0.1) -> float:
-    """The time of one whole epoch of ``fit`` with ``config`` on all of ``data``'s training images:
-    everything an epoch does (binarization, the objective's updates, the optimizer's steps, the
-    epoch-end monitor), from a pilot of two epochs on ``fraction`` of the images, the second timed
-    and scaled to the whole set. The pilot's second epoch runs at the final k; a rising k is priced
-    at its mean, the cost scaled by ``(1 + k / k_final) / 2``."""
-    n_train = data.train_images.shape[0]
-    pilot = data.subset(n_train=max(config.batch_size, math.ceil(n_train * fraction)))
-    model = RBM(data.train_images.shape[1], n_hidden)
-    last = fit(model, pilot, config.replace(epochs=2), progress=False)[-1]
-    per_epoch = last["train_seconds"] * n_train / pilot.train_images.shape[0]
-    if config.k_final:
-        low = config.k / max(config.k, config.k_final)
-        per_epoch *= (1 + low) / 2
-    return per_epoch + last["monitor_seconds"]
+    """The time of one whole epoch of ``fit`` with ``config`` for an ``n_hidden`` RBM on all of
+    ``data``'s training images, from a timed pilot on ``fraction`` of them: the pilot of
+    ``rbmvae tune --minutes`` (``rbmvae.tuning.budget.seconds_per_epoch``)."""
+    return budget.seconds_per_epoch(config, data, lambda n: RBM(n, n_hidden), fraction)
 
 
 def train(args) -> None:
@@ -82,7 +77,8 @@ def train(args) -> None:
 
 def ais_score(model, data, images, runs: int, betas: int, raise_images: int, doubled=True):
     """``rbmvae.evaluate``'s AIS of ``model`` on the first ``images`` test digits (None: all),
-    with the doubled-betas rerun and RAISE; returns the whole report and a summary of it."""
+    with the doubled-betas rerun and RAISE; returns the whole report and the summary that
+    ``rbmvae tune`` scores its RBM trials by (``rbmvae.tuning.score.rbm_summary``)."""
     report = rbmvae.evaluate(
         model,
         data,
@@ -94,20 +90,7 @@ def ais_score(model, data, images, runs: int, betas: int, raise_images: int, dou
         fractions=(),
         baselines=False,
     )
-    ais = report["log_likelihood"]["ais"]
-    summary = {
-        "test_images": report["log_likelihood"]["test_images"]["n"],
-        "ll": ais["mean_log_likelihood"]["value"],
-        "low": (ais.get("bracket") or {}).get("low", {}).get("value"),
-        "ess": ais["effective_runs"]["value"],
-        "runs": ais["n_runs"],
-        "betas": ais["n_betas"],
-        "delta": (ais.get("doubled_betas") or {}).get("delta", {}).get("value"),
-        "reliable": ais["reliable"],
-        "problems": ais["problems"],
-        "score_seconds": ais["seconds"]["value"],
-    }
-    return report, summary
+    return report, rbm_summary(report)
 
 
 def score(args) -> None:

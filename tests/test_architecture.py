@@ -26,7 +26,7 @@ LAYERS = {
     2: ["training", "samplers", "likelihood", "zoo"],
     3: ["evaluation"],
     4: ["pages"],
-    5: ["study"],
+    5: ["study", "tuning"],
     6: ["cli", "sklearn", "__init__", "__main__"],
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}

@@ -421,6 +421,7 @@ def test_the_pilot_prices_a_whole_epoch_of_fit(monkeypatch):
     # The equal-budget pilot is fit itself (optimizer, binarization, monitor), two epochs on a
     # tenth of the images, the second scaled to the whole set; a rising k priced at its mean.
     from benchmarks import recipes
+    from rbmvae.tuning import budget
 
     calls = []
 
@@ -429,7 +430,7 @@ def test_the_pilot_prices_a_whole_epoch_of_fit(monkeypatch):
         first = {"train_seconds": 9.0, "monitor_seconds": 9.0}  # warm-up: not used
         return [first, {"train_seconds": 0.5, "monitor_seconds": 0.25}]
 
-    monkeypatch.setattr(recipes, "fit", fake_fit)
+    monkeypatch.setattr(budget, "fit", fake_fit)  # the pilot of rbmvae tune, which recipes.py uses
     data = load_dataset("mnist-sample").subset(n_train=1000)
     config = TrainConfig.defaults_for("rbm").replace(method="pcd", k=1, k_final=0)
     assert recipes.seconds_per_epoch(config, data, 8) == pytest.approx(0.5 * 10 + 0.25)

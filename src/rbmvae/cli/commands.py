@@ -34,6 +34,7 @@ from ..pages.figures import (
 from ..samplers import inpaint
 from ..training import TrainConfig, TrainingInterrupted, fit
 from ..training.checkpoint import load_model, prepare_model_dir
+from ..tuning.recipe import looks_like_file, read_recipe
 from ..zoo import PREFIX, models_root, pretrained_cards, resolve_model_argument
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
 
@@ -71,7 +72,26 @@ def training_config(args, kind: str) -> TrainConfig:
             given[field.strip()] = json.loads(text)
         except json.JSONDecodeError:
             given[field.strip()] = text
+    recipe = _recipe_file(args, kind)
+    if recipe is not None:  # a recipe file: its settings, then the options given
+        return TrainConfig.defaults_for(kind, **{**recipe["settings"], **given})
     return TrainConfig.defaults_for(kind, recipe=getattr(args, "recipe", None), **given)
+
+
+def _recipe_file(args, kind: str) -> dict | None:
+    """The recipe file named by ``--recipe`` (checked for ``kind``), None for a named recipe."""
+    recipe = getattr(args, "recipe", None)
+    if recipe is None or not looks_like_file(recipe):
+        return None
+    return read_recipe(recipe, kind)
+
+
+def _size(args, kind: str, option: str, name: str, default: int) -> int:
+    """A model size: the option given, else the recipe file's, else ``default``."""
+    if getattr(args, option) is not None:
+        return getattr(args, option)
+    recipe = _recipe_file(args, kind)
+    return (recipe or {}).get("model", {}).get(name, default)
 
 
 def _train(args, build, kind: str, default_out: str) -> int:
@@ -103,13 +123,15 @@ def _train(args, build, kind: str, default_out: str) -> int:
 
 
 def cmd_train_rbm(args) -> int:
-    build = partial(RBM, n_hidden=args.hidden)
-    return _train(args, build, "rbm", f"runs/rbm-h{args.hidden}")
+    hidden = _size(args, "rbm", "hidden", "n_hidden", 500)
+    return _train(args, partial(RBM, n_hidden=hidden), "rbm", f"runs/rbm-h{hidden}")
 
 
 def cmd_train_vae(args) -> int:
-    build = partial(VAE, n_hidden=args.hidden, n_latent=args.latent)
-    return _train(args, build, "vae", f"runs/vae-z{args.latent}")
+    hidden = _size(args, "vae", "hidden", "n_hidden", 256)
+    latent = _size(args, "vae", "latent", "n_latent", 2)
+    build = partial(VAE, n_hidden=hidden, n_latent=latent)
+    return _train(args, build, "vae", f"runs/vae-z{latent}")
 
 
 def _load(args):

@@ -17,6 +17,7 @@ from ..samplers import SAMPLERS
 from ..training.config import CHOICES, RECIPES, TrainConfig
 from . import commands
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
+from .tune import add_tune
 from .types import (
     Parser,
     fraction_list,
@@ -24,6 +25,7 @@ from .types import (
     mask_spec,
     nonnegative_int,
     positive_int,
+    recipe_name_or_file,
 )
 
 EVALUATION = EvaluationSettings()
@@ -132,20 +134,32 @@ def add_train(commands_) -> None:
     models = train.add_subparsers(dest="model", metavar="MODEL", parser_class=Parser)
     models.required = True
     rbm = models.add_parser("rbm", help="train a binary RBM (CD-k, PCD-k, tempering)")
-    rbm.add_argument("--hidden", type=positive_int, default=500, help="hidden units (default 500)")
+    rbm.add_argument(
+        "--hidden", type=positive_int, help="hidden units (default 500, or the recipe file's)"
+    )
     rbm.add_argument(
         "--recipe",
-        choices=tuple(RECIPES),
+        type=recipe_name_or_file,
         default=None,
-        help="a named recipe (docs/derivation.md; options given here override it)",
+        metavar="NAME|FILE",
+        help=f"a named recipe ({', '.join(RECIPES)}; docs/derivation.md) or a recipe file "
+        "(rbmvae tune's best-recipe.json); options given here override it",
     )
     _add_config_options(rbm, "rbm", RBM_OPTIONS)
     _add_training_options(rbm, "rbm")
     rbm.set_defaults(func=commands.cmd_train_rbm)
     vae = models.add_parser("vae", help="train a variational autoencoder (Bernoulli decoder)")
-    vae.add_argument("--latent", type=positive_int, default=2, help="code units z (default 2)")
     vae.add_argument(
-        "--hidden", type=positive_int, default=256, help="hidden units per MLP (default 256)"
+        "--latent", type=positive_int, help="code units z (default 2, or the recipe file's)"
+    )
+    vae.add_argument(
+        "--hidden", type=positive_int, help="hidden units per MLP (default 256, or the recipe's)"
+    )
+    vae.add_argument(
+        "--recipe",
+        type=recipe_name_or_file,
+        metavar="FILE",
+        help="a recipe file (rbmvae tune's best-recipe.json); options given here override it",
     )
     _add_training_options(vae, "vae")
     vae.set_defaults(func=commands.cmd_train_vae)
@@ -398,6 +412,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rbmvae {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subcommands.required = True
-    for add in (add_data, add_train, add_inpaint, add_figures, add_evaluate, add_study):
+    for add in (add_data, add_train, add_inpaint, add_figures, add_evaluate, add_study, add_tune):
         add(subcommands)
     return parser

@@ -38,6 +38,18 @@ nonnegative_float = _bounded_number(
 )
 
 
+def recipe_name_or_file(text: str) -> str:
+    """A named recipe (``train_config.RECIPES``) or the path of a recipe file (``*.json``)."""
+    from ..training.config import RECIPES
+    from ..tuning.recipe import looks_like_file
+
+    if text in RECIPES or looks_like_file(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"unknown recipe {text!r}; choose one of {', '.join(RECIPES)} or give a recipe file (.json)"
+    )
+
+
 def job_count(text: str) -> int | None:
     """``auto`` (None: one worker process per CPU core) or a positive number of processes."""
     if text == "auto":

@@ -4,7 +4,9 @@
 :class:`~rbmvae.training.TrainConfig` per model kind and one
 :class:`~rbmvae.evaluation.EvaluationSettings`. The profiles ``quick`` and ``full`` are two
 values of it; ``--set KEY=VALUE`` changes one field by its dotted name (``rbm.epochs=10``,
-``evaluation.ais_betas=30000``, ``rbm_hidden=[20,50]``), the value read as JSON.
+``evaluation.ais_betas=30000``, ``rbm_hidden=[20,50]``), the value read as JSON; ``rbm=FILE``
+replaces a kind's training settings by a recipe file's (``rbmvae tune``'s ``best-recipe.json``)
+or by a JSON object of settings over the kind's defaults.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ..basics.checks import positive_int
 from ..basics.errors import ConfigError
 from ..evaluation import EvaluationSettings
 from ..training import TrainConfig
+from ..tuning.recipe import recipe_config
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,8 @@ def _field_names(settings_type) -> set[str]:
 def _with_field(settings: StudySettings, key: str, value: object) -> StudySettings:
     """``settings`` with the field at the dotted ``key`` set to ``value``."""
     section, _, name = key.partition(".")
+    if not name and key in settings.training:  # a whole recipe: a recipe file or {settings}
+        return settings.replace(training={**settings.training, key: recipe_config(key, value)})
     if not name:
         if key == "profile":
             raise ConfigError("choose the profile with --profile, not --set profile=...")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -271,6 +272,7 @@ def fit(
     progress: bool = True,
     metadata: dict | None = None,
     objective: Objective | None = None,
+    on_epoch_end: Callable[[int, dict], None] | None = None,
     **overrides,
 ) -> list[dict]:
     """Train ``model`` on ``data.train_images``; returns the per-epoch history.
@@ -282,6 +284,9 @@ def fit(
     that state with bit-identical results on the CPU. A Ctrl-C saves the state at the next step
     boundary and raises :class:`TrainingInterrupted`. ``objective`` replaces the one of
     ``model.kind`` (its ``setup`` runs as usual): e.g. one that keeps PCD chains across calls.
+    ``on_epoch_end(epoch, record)`` is called after each epoch (``epoch`` counted from 1, the
+    record that history gains), once its checkpoint is written; an exception it raises stops
+    training and propagates (e.g. ``optuna.TrialPruned`` from ``rbmvae tune``).
     """
     if config is None:
         config = TrainConfig.defaults_for(model.kind, **overrides)
@@ -298,6 +303,8 @@ def fit(
         stack.callback(run.progress.close)
         while run.position.epoch < config.epochs:
             run.run_epoch(ctrl_c)
+            if on_epoch_end is not None:
+                on_epoch_end(run.position.epoch, run.history[-1])
             if ctrl_c.requested and run.position.epoch < config.epochs:
                 raise TrainingInterrupted(
                     _interrupted(run.position.epoch - 1, run.n_steps, out_dir)
