@@ -32,6 +32,11 @@ except ImportError:  # scikit-learn 1.3 - 1.5: the same checks as a method of Ba
 
 
 FLOAT_DTYPES = (np.float64, np.float32)
+# Both estimators train in float32 whatever the input's dtype: float32 and float64 copies of the
+# same data then draw the same random numbers and round the same way, so that they give the same
+# model (a float64 pass of its own would draw other numbers, and one probability rounded
+# differently flips a Bernoulli draw and sends the chains apart).
+TRAINING_DTYPE = torch.float32
 CHUNK_ROWS = 8192  # rows densified and sent to the device at a time (sparse input, inference)
 JSON_SCALARS = (type(None), bool, int, float, str)
 
