@@ -75,20 +75,23 @@ class SGD:
             for group in groups
         ]
         self.buffers: dict[int, torch.Tensor] = {}  # momentum buffers by parameter index
+        # the parameters' values, updated in place (outside autograd, which a no_grad block per
+        # step would also achieve, at a cost comparable to the update of a small model)
+        self._targets = [p.detach() for group in self.param_groups for p in group["params"]]
 
-    @torch.no_grad()
     def step(self) -> None:
-        batches: dict[tuple, tuple[list, list, list]] = {}
         index = 0
+        batches: dict[tuple, tuple[list, list, list]] = {}
         for group in self.param_groups:
-            key = (group["lr"], group["momentum"])
-            params, grads, indices = batches.setdefault(key, ([], [], []))
+            params, grads, indices = batches.setdefault(
+                (group["lr"], group["momentum"]), ([], [], [])
+            )
             for param in group["params"]:
-                if param.grad is not None:
-                    grad = param.grad
+                grad = param.grad
+                if grad is not None:
                     if group["weight_decay"]:
-                        grad = grad.add(param, alpha=group["weight_decay"])
-                    params.append(param)
+                        grad = grad.add(param.detach(), alpha=group["weight_decay"])
+                    params.append(self._targets[index])
                     grads.append(grad)
                     indices.append(index)
                 index += 1
@@ -165,20 +168,22 @@ def _interrupted(epoch: int, step: int, out_dir: Path | None) -> str:
 
 def _check_finite(model: nn.Module, epoch: int, step: int, kept: str) -> None:
     """Stop with a TrainingError naming the parameter, epoch and step if a weight is not finite."""
-    with torch.no_grad():
-        _check_step(list(model.named_parameters()), None, epoch, step, kept)
+    names, params = zip(*((n, p.detach()) for n, p in model.named_parameters()), strict=True)
+    _check_step(names, list(params), None, epoch, step, kept)
 
 
-def _check_step(named: list, loss: torch.Tensor | None, epoch: int, step: int, kept: str) -> None:
-    """Stop with a TrainingError if the step's ``loss`` or a parameter after it (``named``: the
-    model's ``(name, parameter)`` pairs) is not finite, naming which, the epoch and the step.
-    Call it under ``torch.no_grad``."""
-    # A NaN or an infinity anywhere makes the sum of absolute values NaN or infinite, so a finite
-    # sum proves every value finite: one multi-tensor pass and one device sync per step, for the
-    # loss and every parameter together. A non-finite sum may also come from finite values
-    # overflowing; the exact per-tensor test below tells the two apart (an isfinite mask per
-    # tensor every step would cost ~30x more).
-    sums = torch._foreach_norm([param for _, param in named], 1)
+def _check_step(
+    names, params: list, loss: torch.Tensor | None, epoch: int, step: int, kept: str
+) -> None:
+    """Stop with a TrainingError if the step's ``loss`` or a parameter after it (``params``:
+    the model's parameters, detached, called ``names``) is not finite, naming which, the epoch
+    and the step. ``loss`` must not require a gradient."""
+    # A NaN or an infinity anywhere makes a tensor's norm NaN or infinite, so finite norms prove
+    # every value finite: one multi-tensor pass and one device sync per step, for the loss and
+    # every parameter together. A non-finite norm may also come from finite values overflowing
+    # (beyond 1e19 in float32); the exact per-tensor test below tells the two apart (an isfinite
+    # mask per tensor every step would cost ~30x more).
+    sums = torch._foreach_norm(params)
     if loss is not None:
         sums = [loss if loss.dtype == sums[0].dtype else loss.to(sums[0].dtype), *sums]
     values = torch.stack(sums).tolist()
@@ -189,7 +194,7 @@ def _check_step(named: list, loss: torch.Tensor | None, epoch: int, step: int, k
             f"non-finite loss at epoch {epoch + 1}, step {step + 1}; {kept}; "
             "lower the learning rate"
         )
-    for name, param in named:
+    for name, param in zip(names, params, strict=True):
         if not torch.isfinite(param).all():
             raise TrainingError(
                 f"non-finite {name} at epoch {epoch + 1}, step {step + 1}; {kept}; "
@@ -230,8 +235,10 @@ class _TrainingRun:
         self, model, data, config: TrainConfig, out_dir, metadata, progress, objective=None
     ) -> None:
         self.model, self.config, self.out_dir = model, config, out_dir
-        self.named_parameters = list(model.named_parameters())
-        self.device, dtype = self.named_parameters[0][1].device, self.named_parameters[0][1].dtype
+        named = list(model.named_parameters())
+        self.parameter_names = [name for name, _ in named]
+        self.parameters = [param.detach() for _, param in named]  # checked after every step
+        self.device, dtype = self.parameters[0].device, self.parameters[0].dtype
         # the images in the model's dtype: float64 data trains a float32 model as float32 data
         self.train_images = data.train_images.to(self.device, dtype)
         self.test_images = data.test_images.to(self.device, dtype)
@@ -321,9 +328,10 @@ class _TrainingRun:
                 batch = torch.index_select(self.epoch_images, 0, batches[step])
                 loss = self.objective.step(self.model, batch, self.generator)
                 self.optimizer.step()
-                with torch.no_grad():  # the loss and the new weights checked with one sync
-                    _check_step(self.named_parameters, loss, epoch, step, kept)
-                    self.position.loss_sum += loss
+                loss = loss.detach() if loss.requires_grad else loss
+                # the loss and the new weights checked together, with one sync
+                _check_step(self.parameter_names, self.parameters, loss, epoch, step, kept)
+                self.position.loss_sum += loss
                 self.position.step = step + 1
                 self.progress.step()
                 if ctrl_c.requested:  # honoured here, where the saved state is consistent

@@ -258,14 +258,19 @@ class RBM(nn.Module):
 
 @torch.no_grad()
 def pseudo_log_likelihood(
-    rbm: RBM, visible: torch.Tensor, seed: int = 0, generator: torch.Generator | None = None
+    rbm: RBM,
+    visible: torch.Tensor,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    free_energy: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Stochastic pseudo-log-likelihood per image (Eq. 4.1), as in Besag (1975).
 
     For each binary image one pixel i is drawn at random and
     ``PLL(v) ~= D * log sigm(F(v with v_i flipped) - F(v))``, an unbiased estimate of
     ``sum_i log p(v_i | v_-i)``. The pixel choice comes from ``generator`` (default: one seeded
-    with ``seed``). Shape: ``visible`` (N, D) -> (N,).
+    with ``seed``); ``free_energy``: F(v) (N,) when the caller has it already. Shape:
+    ``visible`` (N, D) -> (N,).
     """
     n, n_visible = visible.shape
     if generator is None:
@@ -274,4 +279,5 @@ def pseudo_log_likelihood(
     flipped = visible.clone()
     rows = torch.arange(n, device=visible.device)
     flipped[rows, pixels] = 1.0 - flipped[rows, pixels]
-    return n_visible * F.logsigmoid(rbm.free_energy(flipped) - rbm.free_energy(visible))
+    energy = rbm.free_energy(visible) if free_energy is None else free_energy
+    return n_visible * F.logsigmoid(rbm.free_energy(flipped) - energy)

@@ -270,7 +270,19 @@ class TagsMixin:
 
 class WarmStart(ContrastiveDivergence):
     """CD-k / PCD-k training the estimator's parameters and persistent chains as they are:
-    ``rbmvae.fit`` calls ``setup``, which here initializes nothing (the estimator did)."""
+    ``rbmvae.fit`` calls ``setup``, which here initializes nothing (the estimator did). The
+    epoch-end monitor runs only when ``monitored`` (the estimator's ``verbose``: scikit-learn too
+    computes its pseudo-likelihood only then), and leaves out the free-energy gap: the
+    estimator's "test" rows are training rows."""
+
+    monitor_gap = False
+
+    def __init__(self, *args, monitored: bool = True, **options) -> None:
+        super().__init__(*args, **options)
+        self.monitored = monitored
+
+    def monitor(self, model, train_subset, test_images) -> dict[str, float]:
+        return super().monitor(model, train_subset, test_images) if self.monitored else {}
 
     def setup(self, model, train_images, generator) -> None:
         pass

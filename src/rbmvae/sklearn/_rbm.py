@@ -140,7 +140,9 @@ class BernoulliRBM(
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features seen during fit, when they are all strings.
     history_ : list of dict
-        ``rbmvae.fit``'s per-pass records (loss, pseudo-likelihood, reconstruction error, times).
+        ``rbmvae.fit``'s per-pass records (loss, times; with ``verbose`` also the
+        pseudo-likelihood and reconstruction error of up to 1,000 training rows, which
+        scikit-learn too computes only then).
 
     Notes
     -----
@@ -291,7 +293,9 @@ class BernoulliRBM(
         seed = draw_seed(self.random_state_)
         config = self._train_config(epochs, seed)
         model = self._module(device, copy=True, dtype=dtype)
-        objective = WarmStart(method=config.method, k=config.k, monitor_seed=seed)
+        objective = WarmStart(
+            method=config.method, k=config.k, monitor_seed=seed, monitored=bool(self.verbose)
+        )
         objective.chain_hidden = to_tensor(self.h_samples_, dtype, device, copy=True)
         data = training_data(to_tensor(X, dtype, device), type(self).__name__)
         history = fit(model, data, config, objective=objective, progress=self.verbose > 1)
