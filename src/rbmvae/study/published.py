@@ -37,10 +37,24 @@ PUBLISHED: dict[tuple[str, int], tuple[Published, ...]] = {
 }
 
 
+# Per model kind: the constructor argument that sizes it, how a model of a size is named, and
+# how a size is written.
+MODEL_SIZES = {
+    "rbm": ("n_hidden", "RBM, {} hidden", "{} hidden units"),
+    "vae": ("n_latent", "VAE, z = {}", "z = {}"),
+}
+
+
 def model_size(model: dict) -> int | None:
     """Hidden units of an RBM, code size of a VAE, from a model's entry in ``metrics.json``."""
-    config = model.get("config", {})
-    return config.get("n_hidden") if model.get("kind") == "rbm" else config.get("n_latent")
+    argument = MODEL_SIZES.get(model.get("kind"), ("",))[0]
+    return model.get("config", {}).get(argument)
+
+
+def model_label(name: str, model: dict) -> str:
+    """``RBM, 500 hidden`` / ``VAE, z = 16`` (as the models label themselves), else ``name``."""
+    size = model_size(model)
+    return MODEL_SIZES[model["kind"]][1].format(size) if size else name
 
 
 def published_for(model: dict) -> tuple[Published, ...]:
@@ -57,6 +71,5 @@ def published_cell(model: dict) -> str:
     text = ", ".join(f"{entry.value:.2f} ({entry.setting})" for entry in entries)
     text += " " + " ".join(f"[{n}]" for n in dict.fromkeys(entry.source for entry in entries))
     if all(entry.size != size for entry in entries):
-        unit = "z = " if model.get("kind") == "vae" else ""
-        text += f"; none published at {unit}{size}"
+        text += f"; none published at {MODEL_SIZES[model['kind']][2].format(size)}"
     return text

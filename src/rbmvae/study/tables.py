@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable
 
-from .published import CITATIONS, DASH, model_size, published_cell, published_for
+from .published import CITATIONS, DASH, model_label, published_cell, published_for
 
 # ------------------------------------------------------------------------------------------------
 # figures of the metrics
@@ -144,16 +144,6 @@ HEADLINE_CELLS: dict[str, Callable[[dict, dict], tuple[str, str]]] = {
     "rbm": _rbm_cells,
     "vae": _vae_cells,
 }
-
-
-def model_label(name: str, model: dict) -> str:
-    """``RBM, 500 hidden`` / ``VAE, z = 16`` (the models' own labels), else the directory name."""
-    size = model_size(model)
-    if model.get("kind") == "rbm" and size:
-        return f"RBM, {size} hidden"
-    if model.get("kind") == "vae" and size:
-        return f"VAE, z = {size}"
-    return name
 
 
 def _duration(seconds: float | None) -> str:
