@@ -57,7 +57,7 @@ docs: venv
 	  rm -rf build/npm && mkdir -p build/npm && \
 	  npm install --prefix build/npm --no-save --no-audit --no-fund --loglevel=error $(NPM_ASSETS) && \
 	  echo "$(NPM_ASSETS)" > build/npm/.installed; fi
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # The results tables of README.md and docs/results.md, from the runs' metrics.json committed
 # under docs/runs/ (`rbmvae results`; blocks whose run has no metrics.json are left as they are).

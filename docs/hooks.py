@@ -1,7 +1,7 @@
 """MkDocs hooks of the documentation site (mkdocs.yml names this file).
 
-- Files from outside ``docs/`` become pages and assets of the site: ``benchmarks/RESULTS.md`` and
-  its plots, MathJax and iframe-worker's shim (for the offline search on ``file://``), both
+- Files from outside ``docs/`` become assets of the site: the plots of ``benchmarks/``, MathJax
+  and iframe-worker's shim (for the offline search on ``file://``), both
   installed from npm into ``build/npm`` by ``make docs``, so that nothing is fetched when the site
   is read.
 - ``tuning.md`` joins the navigation where it exists.
@@ -45,7 +45,8 @@ def on_config(config):
     docs = Path(config["docs_dir"])
     nav = config["nav"]
     for page, (title, after) in OPTIONAL_PAGES.items():
-        if not (docs / page).exists():
+        listed = [value for entry in nav if isinstance(entry, dict) for value in entry.values()]
+        if not (docs / page).exists() or page in listed:
             continue
         titles = [next(iter(entry)) for entry in nav if isinstance(entry, dict)]
         position = titles.index(after) + 1 if after in titles else len(nav)
@@ -58,8 +59,8 @@ def _generated(config, uri: str, path: Path) -> File:
 
 
 def on_files(files, config):
-    """The benchmarks' page and plots, and MathJax, as files of the site."""
-    for path in sorted((ROOT / "benchmarks").glob("*.png")) + [ROOT / "benchmarks/RESULTS.md"]:
+    """The benchmarks' plots, MathJax and iframe-worker's shim as files of the site."""
+    for path in sorted((ROOT / "benchmarks").glob("*.png")):
         files.append(_generated(config, f"benchmarks/{path.name}", path))
     for source, uri in NPM_ASSETS.items():
         if not (NPM / source).exists():

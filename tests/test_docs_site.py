@@ -26,7 +26,7 @@ PAGES = {
     "tutorial.html": 40,
     "results.html": 0,
     "reference/rbmvae.html": 0,
-    "benchmarks/RESULTS.html": 0,
+    "recipes.html": 0,
 }
 REFERENCE = {
     "rbmvae": "reference/rbmvae.html",

@@ -71,16 +71,20 @@ def _effective(ais: dict) -> str:
 
 
 def _ais_cells(likelihood: dict) -> tuple[str, str]:
-    ais = likelihood["ais"]
+    """The AIS figure and its checks; a figure that failed them shows as "unreliable" (with
+    RAISE's conservative end, but not the bracket's other end, which is the failed figure)."""
+    ais, reliable = likelihood["ais"], _reliable(likelihood["ais"])
     parts = [f"AIS, {ais.get('n_runs')} runs of {ais.get('n_betas', 0):,} betas (Eqs. 3.2-3.6)"]
     bracket = ais.get("bracket")
-    if bracket:
+    if bracket and reliable:
         parts.append(f"RAISE bracket {_nats(bracket['low'])} to {_nats(bracket['high'])}")
+    elif bracket:
+        parts.append(f"RAISE's conservative end {_nats(bracket['low'])}")
     parts.append(_effective(ais))
     doubled = ais.get("doubled_betas")
     if doubled and _value(doubled.get("delta")) is not None:
         parts.append(f"doubling the betas moves it {_value(doubled['delta']):+.2f}")
-    if not _reliable(ais):
+    if not reliable:
         problems = "; ".join(ais.get("problems") or []) or "its checks failed"
         parts.append(f"fails its checks: {problems}")
         return "unreliable", "; ".join(parts)
@@ -380,7 +384,7 @@ def inpainting_table(metrics: dict) -> str:
     start = settings.get("start_fill", "training mean")
     start = f"from the {start}" if start == "training mean" else f"started with {start}"
     accuracy = classifier.get("test_accuracy")
-    on_test = f", {accuracy:.1%} on the complete test set" if accuracy is not None else ""
+    on_test = f", {accuracy:.2%} on the complete test set" if accuracy is not None else ""
     note = (
         f"The first {settings.get('n_images', '?'):,} test digits, the same masks for every row; "
         f"each model ran {chains} chain{'s' * (chains != 1)} per digit of "
