@@ -35,6 +35,17 @@ REFERENCE = {
 }
 
 
+def test_readme_is_short_and_no_page_is_a_diary():
+    """The README stays a five-minute read with its two set-up commands, and neither it nor a
+    page of docs/ tells how the work was organised (no sessions, no dates)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert readme.count("\n") <= 150 and "make demo" in readme and "make test" in readme
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r"\bsessions?\b", text, re.I), page.name
+        assert not re.search(r"\b20\d\d-\d\d-\d\d\b", text), page.name
+
+
 @pytest.fixture(scope="module")
 def site() -> Path:
     if not (SITE / "index.html").exists():
