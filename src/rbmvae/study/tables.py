@@ -44,6 +44,12 @@ def _with_error(part: dict, key: str) -> str:
     return text if error is None else f"{text} ± {error:.2f}"
 
 
+def _gap(figure, reference) -> float | None:
+    """``figure - reference`` in nats, or None where either is missing."""
+    value, base = _value(figure), _value(reference)
+    return None if value is None or base is None else value - base
+
+
 def _reliable(part: dict) -> bool:
     return part.get("reliable", True) is not False
 
@@ -128,6 +134,8 @@ def _vae_cells(model: dict, likelihood: dict) -> tuple[str, str]:
         if iwae:
             text += f"; IWAE (K = {iwae.get('k', 0):,}) beside it: "
             text += _with_error(iwae, "mean_log_likelihood")
+            gap = _gap(iwae.get("mean_log_likelihood"), quadrature.get("mean_log_likelihood"))
+            text += f", {abs(gap):.2f} {'below' if gap < 0 else 'above'}" if gap is not None else ""
         text = "; ".join([text, *others])
         if not _reliable(quadrature):
             return "unreliable", text
