@@ -166,6 +166,9 @@ def test_headline_figures_estimators_and_checks(metrics):
     assert "| **-103.07** |" in z8 and "standard error 0.05" in z8 and "8 of 8 units" in z8
     assert "-110.21 (z = 5), -93.84 (z = 10) [2]; none published at z = 8" in z8
     assert "standard error" not in _row(table, "VAE, z = 16")  # an older file: no error stored
+    assert "grey" not in table
+    metrics["models"]["vae-z16"]["train_config"]["binarize"] = "none"
+    assert "trained on grey pixel values" in _row(headline_table(metrics), "VAE, z = 16")
     assert "-86.34 (CD-25) [1]" in _row(table, "RBM, 500 hidden")
     assert "- [1] R. Salakhutdinov, I. Murray (2008)" in table and "UAI 2018, Table 1" in table
     run = next(line for line in table.splitlines() if line.startswith("Run:"))

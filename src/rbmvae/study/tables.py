@@ -237,6 +237,8 @@ def headline_table(metrics: dict) -> str:
         likelihood = model.get("evaluation", {}).get("log_likelihood", {})
         make = HEADLINE_CELLS.get(model.get("kind"))
         figure, how = make(model, likelihood) if make else (DASH, "not measured")
+        if (model.get("train_config") or {}).get("binarize") == "none":
+            how += "; trained on grey pixel values as targets, scored on binary digits"
         rows.append([model_label(name, model), figure, how, published_cell(model)])
         cited |= {entry.source for entry in published_for(model)}
     columns = ["model", "test log-likelihood", "how it was estimated, and its checks", "published"]
