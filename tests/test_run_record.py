@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from rbmvae.basics.errors import ConfigError
 from rbmvae.data import Dataset
-from rbmvae.errors import ConfigError
 from rbmvae.study.run import peak_memory, source_commit
 
 

@@ -404,6 +404,47 @@ def add_study(commands_) -> None:
     reproduce.set_defaults(func=commands.cmd_reproduce)
 
 
+def add_results(commands_) -> None:
+    """``results``: the tables of runs' metrics.json, printed or written between markers."""
+    from ..study.tables import TABLES  # light: the table writers only
+
+    results = commands_.add_parser(
+        "results",
+        help="the results tables of runs (from their metrics.json), printed or written into "
+        "Markdown files between <!-- rbmvae:results TABLE RUN --> markers",
+    )
+    results.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="a run directory of `rbmvae reproduce` or its metrics.json, named by its profile; "
+        "NAME=PATH names it",
+    )
+    results.add_argument(
+        "--table", choices=tuple(TABLES), help="print only this table (default: all of them)"
+    )
+    results.add_argument(
+        "--write",
+        action="append",
+        default=[],
+        metavar="FILE.md",
+        help="rewrite the blocks between the markers of FILE.md whose run is given (repeatable)",
+    )
+    results.add_argument(
+        "--check",
+        action="append",
+        default=[],
+        metavar="FILE.md",
+        help="fail if FILE.md's blocks differ from what --write would write (repeatable)",
+    )
+    results.add_argument(
+        "--copy",
+        metavar="FILE.json",
+        help="also write a copy of the (one) run's metrics.json, home-directory paths as ~/...",
+    )
+    results.set_defaults(func=commands.cmd_results)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
         prog="rbmvae",
@@ -412,6 +453,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rbmvae {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subcommands.required = True
-    for add in (add_data, add_train, add_inpaint, add_figures, add_evaluate, add_study, add_tune):
+    adders = (
+        add_data,
+        add_train,
+        add_inpaint,
+        add_figures,
+        add_evaluate,
+        add_study,
+        add_tune,
+        add_results,
+    )
+    for add in adders:
         add(subcommands)
     return parser
