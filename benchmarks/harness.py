@@ -22,10 +22,10 @@ from torch import nn
 
 from benchmarks.costs import Gemm
 from benchmarks.settings import DISTURBED, N_VISIBLE, Settings
-from rbmvae.checkpoint import load_model, save_model
+from rbmvae.basics.rng import make_generator
 from rbmvae.data import Dataset, load_dataset
 from rbmvae.models import build_model
-from rbmvae.rng import make_generator
+from rbmvae.training.checkpoint import load_model, save_model
 
 RUNNER = Path(__file__).resolve().with_name("run.py")
 

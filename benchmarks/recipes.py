@@ -1,7 +1,7 @@
 """RBM training recipes on full MNIST: AIS test log-likelihood against CPU minutes.
 
 Re-runnable measurement for benchmarks/RESULTS.md ("RBM recipes on full MNIST"). Each run trains
-a 500-hidden RBM with one named recipe (``rbmvae.train_config.RECIPES``) for about a given number
+a 500-hidden RBM with one named recipe (``rbmvae.training.config.RECIPES``) for about a given number
 of CPU minutes (the number of epochs is set from a timed pilot of two epochs on a tenth of the
 images), then scores it with AIS, the doubled-betas check and the RAISE bracket
 (``rbmvae.evaluate``). One thread, so runs on a shared 2-core machine stay comparable::

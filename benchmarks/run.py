@@ -37,7 +37,7 @@ from benchmarks.render import machine_info, print_table, render
 from benchmarks.sections import kept_tail
 from benchmarks.settings import Settings
 from benchmarks.workloads import plan, run_workload
-from rbmvae.devices import resolve_device
+from rbmvae.basics.devices import resolve_device
 
 DEFAULT_OUT = Path(__file__).resolve().with_name("RESULTS.md")
 

@@ -18,12 +18,13 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 import rbmvae
+from rbmvae.basics.rng import make_generator
 from rbmvae.likelihood import active_units, elbo, iwae_log_likelihood
 from rbmvae.models.vae import VAE
-from rbmvae.rng import make_generator
 from rbmvae.training import TrainConfig, fit
 
 
@@ -44,6 +45,12 @@ def parse(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", required=True, help="model directory (resumed if it exists)")
     parser.add_argument("--results", default="runs/vae-recipes/results.jsonl")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--validation",
+        type=int,
+        default=0,
+        help="hold out the last N training digits and score on them instead of the test set",
+    )
     return parser.parse_args(argv)
 
 
@@ -51,6 +58,8 @@ def main(argv=None) -> dict:
     args = parse(argv)
     torch.set_num_threads(args.threads)
     data = rbmvae.load_dataset(args.dataset, data_dir=args.data_dir)
+    if args.validation:
+        data = data.validation_split(args.validation)
     config = TrainConfig.defaults_for(
         "vae",
         epochs=args.epochs,
@@ -84,6 +93,7 @@ def main(argv=None) -> dict:
         "kl_warmup_epochs": args.kl_warmup_epochs,
         "iwae_k": args.iwae_k,
         "eval_n": args.eval_n,
+        "scored_on": "validation" if args.validation else "test",
         "eval_k": args.eval_k,
         "iwae_ll": iwae,
         "elbo": elbo(model, test, generator=make_generator(0, "cpu", "elbo")),
@@ -105,8 +115,8 @@ def inpainting(argv=None) -> None:
     """``vae_recipes.py inpaint MODEL_DIR... [--n N]``: the inpainting table (binary evidence,
     20/50/80% missing and the top/bottom halves, conditional log-likelihoods, the stability
     rerun at twice the sweeps) of the given models beside the baselines, as JSON and text."""
-    from rbmvae.checkpoint import load_model
-    from rbmvae.scoring import inpainting_table
+    from rbmvae.evaluation.scoring import inpainting_table
+    from rbmvae.training.checkpoint import load_model
 
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="+")
@@ -141,10 +151,59 @@ def inpainting(argv=None) -> None:
     print(table.format())
 
 
+def _recipe(row: dict) -> str:
+    """A recipe's settings in words (those that differ from the defaults of ``parse``)."""
+    bound = "ELBO" if row["iwae_k"] == 1 else f"IWAE-{row['iwae_k']}"
+    words = [bound, f"batch {row['batch_size']}", f"{row['lr_schedule']} from {row['lr']:g}"]
+    if row.get("kl_warmup_epochs"):
+        words.append(f"KL warm-up {row['kl_warmup_epochs']:g} epochs")
+    return ", ".join(words)
+
+
+def table(argv=None) -> str:
+    """``vae_recipes.py table RESULTS.jsonl [--plot FILE]``: the recipes measured, one row each
+    (log-likelihood against training minutes), as Markdown; the plot draws one point per row."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("results")
+    parser.add_argument("--plot", default=None)
+    args = parser.parse_args(argv)
+    rows = [json.loads(line) for line in Path(args.results).read_text().splitlines() if line]
+    lines = [
+        "| z | recipe | epochs | scored on | IWAE log p(x) | ELBO | active | train min |",
+        "| ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r in sorted(rows, key=lambda r: (r["latent"], -r["iwae_ll"])):
+        scored = f"{r['eval_n']} {r.get('scored_on', 'test')} digits, K = {r['eval_k']}"
+        lines.append(
+            f"| {r['latent']} | {_recipe(r)} | {r['epochs']} | {scored} | {r['iwae_ll']:.2f} | "
+            f"{r['elbo']:.2f} | {r['active_units']} | {r['train_seconds'] / 60:.1f} |"
+        )
+    text = "\n".join(lines)
+    print(text)
+    if args.plot:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        latents = sorted({r["latent"] for r in rows})
+        fig, axes = plt.subplots(1, len(latents), figsize=(4.2 * len(latents), 3.4), dpi=100)
+        for ax, z in zip(list(np.atleast_1d(axes)), latents, strict=True):
+            for r in (r for r in rows if r["latent"] == z):
+                ax.plot(r["train_seconds"] / 60, r["iwae_ll"], "o")
+                ax.annotate(_recipe(r), (r["train_seconds"] / 60, r["iwae_ll"]), fontsize=6)
+            ax.set(title=f"z = {z}", xlabel="training minutes (one thread)", ylabel="nats")
+        fig.tight_layout()
+        fig.savefig(args.plot)
+    return text
+
+
 if __name__ == "__main__":
     import sys
 
     if sys.argv[1:2] == ["inpaint"]:
         inpainting(sys.argv[2:])
+    elif sys.argv[1:2] == ["table"]:
+        table(sys.argv[2:])
     else:
         main()

@@ -16,11 +16,11 @@ from benchmarks.costs import Gemm, workload_costs
 from benchmarks.harness import Worker, measure_floor, peak_memory_mb, summary, synchronize
 from benchmarks.settings import N_VISIBLE, SIXTEEN_BITS, VAE_HIDDEN, Settings
 from benchmarks.workloads_compared import w_plain_vae, w_sklearn_rbm
-from rbmvae.inpainting import clamped_gibbs
+from rbmvae.basics.rng import make_generator
+from rbmvae.data.masks import random_mask
 from rbmvae.likelihood import ais_log_partition, base_rate_visible_bias, iwae_log_likelihood
-from rbmvae.masks import random_mask
 from rbmvae.models import build_model
-from rbmvae.rng import make_generator
+from rbmvae.samplers.inpainting import clamped_gibbs
 from rbmvae.training import fit
 
 MATMUL_OPS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::addmv", "aten::mv", "aten::addmm_")

@@ -26,7 +26,7 @@ import torch
 import rbmvae
 from rbmvae.cli import main
 from rbmvae.data import STANDARD_FILES
-from rbmvae.idx import write_idx
+from rbmvae.data.idx import write_idx
 from rbmvae.models import RBM, VAE
 
 

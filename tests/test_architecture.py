@@ -15,25 +15,59 @@ import pytest
 import rbmvae
 
 PACKAGE = Path(rbmvae.__file__).resolve().parent
+ARCHITECTURE = Path(__file__).resolve().parents[1] / "docs" / "architecture.md"
 MAX_FILE_LINES = 460
 MAX_FUNCTION_LINES = 80
 TABLE_FILES = {"cli/parser.py"}  # argparse tables: long by nature, exempt from the function limit
 
 LAYERS = {
-    0: ["errors", "_checks", "_version", "rng", "devices", "atomic", "progress"],
-    1: ["idx", "catalog", "data", "masks", "models"],
-    2: ["objectives", "training_state", "training", "checkpoint", "inpainting", "likelihood"]
-    + ["conditional", "train_config"],
-    3: ["classifier", "scoring", "evaluation"],
-    4: ["figures", "report", "explore"],
+    0: ["basics", "_version"],
+    1: ["data", "models"],
+    2: ["training", "samplers", "likelihood", "zoo"],
+    3: ["evaluation"],
+    4: ["pages"],
     5: ["study", "tuning"],
     6: ["cli", "sklearn", "__init__", "__main__"],
 }
 LAYER_OF = {name: layer for layer, names in LAYERS.items() for name in names}
+# The only modules at the top of src/rbmvae/: the package's entry points and its version.
+TOP_MODULES = {"__init__", "__main__", "_version"}
 
 
 def modules() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def entries(directory: Path) -> set[str]:
+    """What a package directory holds: ``name`` for a module, ``name/`` for a folder."""
+    found = set()
+    for child in directory.iterdir():
+        if child.name == "__pycache__" or child.name.endswith(".egg-info"):
+            continue
+        if child.is_dir():
+            found.add(child.name + "/")
+        elif child.suffix == ".py":
+            found.add(child.stem)
+    return found
+
+
+def documented_tree(text: str) -> dict[str, set[str]]:
+    """The tree block of docs/architecture.md: ``{top entry: the modules its first line names}``.
+
+    An entry is a line indented by two spaces below ``src/rbmvae/``; a module (``__init__.py``)
+    names nothing more, a package (``data/``) names its modules (``idx``) and folders
+    (``sample_data/``) after it, space-separated; more deeply indented lines are descriptions."""
+    block = text.split("```\nsrc/rbmvae/\n", 1)
+    assert len(block) == 2, f"{ARCHITECTURE.name} has no code block starting with src/rbmvae/"
+    tree = {}
+    for line in block[1].split("```", 1)[0].splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            name, *rest = line.split()
+            if name.endswith(".py"):
+                tree[name.removesuffix(".py")] = set()
+            else:
+                tree[name] = set(rest)
+    return tree
 
 
 def top_name(path: Path) -> str:
@@ -76,6 +110,38 @@ def imported_top_names(path: Path, root: Path = PACKAGE) -> set[str]:
 def test_every_module_has_a_layer():
     unknown = {top_name(p) for p in modules()} - set(LAYER_OF)
     assert not unknown, f"modules without a layer in docs/architecture.md: {sorted(unknown)}"
+
+
+def test_only_the_entry_points_stay_at_the_top():
+    top = {name for name in entries(PACKAGE) if not name.endswith("/")}
+    assert top == TOP_MODULES, f"modules at the top of src/rbmvae/: {sorted(top - TOP_MODULES)}"
+
+
+def test_the_architecture_page_shows_the_tree():
+    """docs/architecture.md's tree names every top-level entry and every package's modules."""
+    tree = documented_tree(ARCHITECTURE.read_text(encoding="utf-8"))
+    assert set(tree) == entries(PACKAGE), (
+        f"not on the page: {sorted(entries(PACKAGE) - set(tree))}; "
+        f"on the page only: {sorted(set(tree) - entries(PACKAGE))}"
+    )
+    for name, listed in tree.items():
+        if name.endswith("/"):
+            held = entries(PACKAGE / name) - {"__init__"}
+            assert listed == held, (
+                f"{name}: the page lists {sorted(listed)}, it holds {sorted(held)}"
+            )
+    assert {name.removesuffix("/") for name in tree} == set(LAYER_OF)
+
+
+def test_the_tree_check_sees_an_undocumented_module(tmp_path):
+    """The checkers themselves: a stray top-level module and an unlisted package module are seen."""
+    page = "```\nsrc/rbmvae/\n  __init__.py  the API\n  data/  idx\n      IDX files\n```\n"
+    assert documented_tree(page) == {"__init__": set(), "data/": {"idx"}}
+    (tmp_path / "data").mkdir()
+    for name in ["__init__.py", "scoring.py", "data/__init__.py", "data/idx.py", "data/masks.py"]:
+        (tmp_path / name).write_text("", encoding="utf-8")
+    assert entries(tmp_path) == {"__init__", "scoring", "data/"}
+    assert entries(tmp_path / "data") - {"__init__"} != documented_tree(page)["data/"]
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(PACKAGE)))

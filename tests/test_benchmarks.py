@@ -18,14 +18,14 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from rbmvae.checkpoint import load_model
+from rbmvae.basics.rng import make_generator
 from rbmvae.data import load_dataset
-from rbmvae.inpainting import clamped_gibbs
 from rbmvae.likelihood import ais_log_partition, iwae_log_likelihood
 from rbmvae.models import RBM, VAE
-from rbmvae.objectives import ContrastiveDivergence, VAEObjective
-from rbmvae.rng import make_generator
+from rbmvae.samplers.inpainting import clamped_gibbs
 from rbmvae.training import TrainConfig
+from rbmvae.training.checkpoint import load_model
+from rbmvae.training.objectives import ContrastiveDivergence, VAEObjective
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # the benchmarks package sits beside src/ and is not installed
@@ -104,7 +104,7 @@ def test_rbm_cost_model_matches_the_products_of_a_training_step(method, k):
 
 @pytest.mark.parametrize("k", [1, 2])
 def test_tempering_cost_model_matches_the_products_and_draws_of_a_step(k):
-    from rbmvae.objectives import ParallelTempering
+    from rbmvae.training.objectives import ParallelTempering
 
     rbm = RBM(784, 7)
     objective = ParallelTempering(temperatures=4, min_beta=0.5, k=k, chains=6)
@@ -312,7 +312,7 @@ def test_the_script_runs_from_any_directory(tmp_path):
 
 def test_epoch_images_are_those_of_data_binarize():
     from rbmvae.data import binarize
-    from rbmvae.training import _epoch_images
+    from rbmvae.training.loop import _epoch_images
 
     images = torch.rand(50, 784, generator=make_generator(0))
     buffer = None

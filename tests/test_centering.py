@@ -8,16 +8,16 @@ import pytest
 import torch
 
 import rbmvae
-from rbmvae.checkpoint import META_FILE, load_training_state, save_training_state
+from rbmvae.basics.errors import ConfigError
 from rbmvae.data import Dataset
-from rbmvae.errors import ConfigError
 from rbmvae.models import RBM
-from rbmvae.objectives import ContrastiveDivergence, ParallelTempering
-from rbmvae.objectives.rbm import CENTERING_RATE, centered_gradients
 from rbmvae.study.cache import train_or_reuse
 from rbmvae.study.settings import ModelSpec
-from rbmvae.train_config import TrainConfig
 from rbmvae.training import fit, make_objective
+from rbmvae.training.checkpoint import META_FILE, load_training_state, save_training_state
+from rbmvae.training.config import TrainConfig
+from rbmvae.training.objectives import ContrastiveDivergence, ParallelTempering
+from rbmvae.training.objectives.rbm import CENTERING_RATE, centered_gradients
 
 
 def states(n):

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
-from rbmvae.checkpoint import META_FILE, WEIGHTS_FILE, load_model, save_model
-from rbmvae.errors import CheckpointError
+from rbmvae.basics.errors import CheckpointError
 from rbmvae.models import RBM
+from rbmvae.training.checkpoint import META_FILE, WEIGHTS_FILE, load_model, save_model
 
 
 @pytest.fixture

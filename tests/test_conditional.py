@@ -8,13 +8,13 @@ import math
 import pytest
 import torch
 
-from rbmvae.conditional import (
+from rbmvae.basics.errors import ConfigError
+from rbmvae.likelihood.conditional import (
     knn_conditional,
     rbm_conditional_ais,
     rbm_conditional_exact,
     vae_conditional_is,
 )
-from rbmvae.errors import ConfigError
 from rbmvae.models.rbm import RBM
 from rbmvae.models.vae import VAE
 
@@ -127,7 +127,7 @@ def test_grey_images_are_refused():
 
 
 def test_inpainting_table_has_the_conditional_column_acceptance_and_halves(sample_data, tmp_path):
-    from rbmvae import scoring
+    from rbmvae.evaluation import scoring
 
     data = sample_data.subset(500, 30)
     rbm = RBM(784, 12)

@@ -6,9 +6,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rbmvae.basics.errors import ConfigError, DataError
 from rbmvae.data import STANDARD_FILES, binarize, fetch_files, load_dataset, read_idx_directory
-from rbmvae.errors import ConfigError, DataError
-from rbmvae.idx import read_idx, write_idx
+from rbmvae.data.idx import read_idx, write_idx
 
 MNIST_SIZED = {"n_train": 12, "n_test": 7, "shape": (28, 28)}  # for write_dataset
 

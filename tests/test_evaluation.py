@@ -10,13 +10,13 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import rbmvae
-from rbmvae import likelihood, scoring
+from rbmvae import likelihood
+from rbmvae.basics.errors import ConfigError
+from rbmvae.basics.rng import make_generator
 from rbmvae.cli import main
 from rbmvae.data import Dataset
-from rbmvae.errors import ConfigError
-from rbmvae.evaluation import EvaluationSettings
+from rbmvae.evaluation import EvaluationSettings, scoring
 from rbmvae.models import RBM, VAE
-from rbmvae.rng import make_generator
 
 
 def all_states(n, dtype=torch.float64):

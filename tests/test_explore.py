@@ -17,9 +17,10 @@ import pytest
 import torch
 
 import rbmvae
+from rbmvae.basics.errors import ConfigError
 from rbmvae.cli import main
-from rbmvae.errors import ConfigError
-from rbmvae.explore import (
+from rbmvae.data.masks import random_mask
+from rbmvae.pages.explore import (
     MAX_PAGE_BYTES,
     build_explorer,
     build_page,
@@ -27,8 +28,7 @@ from rbmvae.explore import (
     explorer_page,
     write_explorer,
 )
-from rbmvae.inpainting import pseudo_gibbs
-from rbmvae.masks import random_mask
+from rbmvae.samplers.inpainting import pseudo_gibbs
 
 PREFIX = "rbmvae-explorer"
 TOLERANCE = 1e-4
@@ -157,7 +157,9 @@ def test_page_reads_every_float16_value_exactly(browser):
     """The page's float16 decoder, run on all 65,536 bit patterns, agrees with NumPy's."""
     import numpy as np
 
-    source = resources.files("rbmvae.explore").joinpath("maths.js").read_text(encoding="utf-8")
+    source = (
+        resources.files("rbmvae.pages.explore").joinpath("maths.js").read_text(encoding="utf-8")
+    )
     function = re.search(r"function halfToFloat\(bits\) \{.*?\n\}", source, re.S).group(0)
     page, problems = _open(browser, "<!DOCTYPE html><html><body></body></html>")
     values = page.evaluate(
@@ -217,7 +219,7 @@ def test_page_gibbs_chain_matches_the_exact_conditional(browser, sample_data):
 
 @pytest.mark.browser
 def test_page_pseudo_gibbs_agrees_with_python(browser, sample_data):
-    """The page's pseudo-Gibbs chain (Eq. 5.3) and rbmvae.inpainting.pseudo_gibbs sample the same
+    """The page's pseudo-Gibbs chain (Eq. 5.3) and rbmvae.samplers.inpainting.pseudo_gibbs sample the same
     chain: their averages of p over many sweeps agree within Monte Carlo error."""
     models = _random_models(seed=5, latents=(2,))
     vae = models["vae-small-z2"]

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import rbmvae
-from rbmvae.errors import ConfigError
-from rbmvae.inpainting import clamped_gibbs, inpaint
-from rbmvae.masks import random_mask
+from rbmvae.basics.errors import ConfigError
+from rbmvae.data.masks import random_mask
+from rbmvae.evaluation.scoring import missing_pixel_errors
 from rbmvae.models import RBM
-from rbmvae.scoring import missing_pixel_errors
+from rbmvae.samplers.inpainting import clamped_gibbs, inpaint
 
 # chi-square critical value, 7 degrees of freedom, p = 0.001
 CHI2_7_999 = 24.32

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from rbmvae.errors import ConfigError
-from rbmvae.masks import half_mask, make_mask, random_mask, square_mask
+from rbmvae.basics.errors import ConfigError
+from rbmvae.data.masks import half_mask, make_mask, random_mask, square_mask
 
 
 @pytest.mark.parametrize("fraction", [0.0, 0.2, 0.5, 0.8, 0.999])

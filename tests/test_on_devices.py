@@ -13,13 +13,13 @@ import pytest
 import torch
 
 import rbmvae
+from rbmvae.basics.rng import make_generator
 from rbmvae.likelihood import (
     ais_log_partition,
     iwae_log_likelihood,
     log_likelihood_quadrature,
     log_partition_exact,
 )
-from rbmvae.rng import make_generator
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 pytestmark = pytest.mark.device

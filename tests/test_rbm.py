@@ -3,9 +3,9 @@ import itertools
 import pytest
 import torch
 
-from rbmvae.errors import ConfigError
+from rbmvae.basics.errors import ConfigError
 from rbmvae.models import RBM
-from rbmvae.objectives import ContrastiveDivergence
+from rbmvae.training.objectives import ContrastiveDivergence
 
 torch.set_default_dtype(torch.float32)
 

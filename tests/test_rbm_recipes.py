@@ -8,11 +8,11 @@ import math
 import torch
 
 from rbmvae.models import RBM
-from rbmvae.objectives import ContrastiveDivergence, ParallelTempering
-from rbmvae.objectives.rbm import k_at
-from rbmvae.objectives.tempering import swap_log_ratio, swap_neighbours, tempered_sweeps
-from rbmvae.train_config import RECIPES, TrainConfig
 from rbmvae.training import make_objective
+from rbmvae.training.config import RECIPES, TrainConfig
+from rbmvae.training.objectives import ContrastiveDivergence, ParallelTempering
+from rbmvae.training.objectives.rbm import k_at
+from rbmvae.training.objectives.tempering import swap_log_ratio, swap_neighbours, tempered_sweeps
 
 # chi-square critical value at p = 0.001, 31 degrees of freedom
 CHI2_31_999 = 61.10

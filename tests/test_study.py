@@ -7,12 +7,11 @@ import json
 import pytest
 import torch
 
-import rbmvae.figures
-import rbmvae.scoring
+import rbmvae.evaluation.scoring
+import rbmvae.pages.figures
+from rbmvae.basics.errors import ConfigError
 from rbmvae.cli import main
-from rbmvae.errors import ConfigError
 from rbmvae.evaluation import EvaluationSettings
-from rbmvae.objectives import ContrastiveDivergence
 from rbmvae.study import (
     FULL,
     LITERATURE,
@@ -23,6 +22,7 @@ from rbmvae.study import (
     run_study,
 )
 from rbmvae.training import TrainConfig, TrainingInterrupted
+from rbmvae.training.objectives import ContrastiveDivergence
 
 TINY = [
     "rbm_hidden=[6,12]",
@@ -245,8 +245,8 @@ def test_study_without_rbms_draws_the_scored_masks(tmp_path, monkeypatch, sample
     baselines and a report."""
     scored, shown = [], []
     evaluation_masks, inpainting_panel = (
-        rbmvae.scoring.evaluation_masks,
-        rbmvae.figures.inpainting_panel,
+        rbmvae.evaluation.scoring.evaluation_masks,
+        rbmvae.pages.figures.inpainting_panel,
     )
 
     def record_scored(*args, **kwargs):
@@ -258,8 +258,8 @@ def test_study_without_rbms_draws_the_scored_masks(tmp_path, monkeypatch, sample
         shown.append((original.cpu().clone(), mask.cpu().clone()))
         return inpainting_panel(original, mask, filled, *args, **kwargs)
 
-    monkeypatch.setattr(rbmvae.scoring, "evaluation_masks", record_scored)
-    monkeypatch.setattr(rbmvae.figures, "inpainting_panel", record_shown)
+    monkeypatch.setattr(rbmvae.evaluation.scoring, "evaluation_masks", record_scored)
+    monkeypatch.setattr(rbmvae.pages.figures, "inpainting_panel", record_shown)
     chains = ["evaluation.inpaint_chains=2", "evaluation.inpaint_start=neighbours"]
     settings = resolve_settings("quick", [*TINY, "rbm_hidden=[]", "figure_digits=4", *chains])
     metrics = run_study(tmp_path / "no-rbm", settings, progress=False)
@@ -371,3 +371,31 @@ def test_jobs_are_checked_and_ordered_by_cost():
     }
     assert max(costs, key=costs.get) == "rbm-h500" and min(costs, key=costs.get) == "rbm-h20"
     assert costs["vae-z16"] > costs["vae-z2"]
+
+
+def test_a_run_ships_as_pretrained_models(tiny_run, tmp_path):
+    from rbmvae.study.ship import ship_run
+    from rbmvae.training.checkpoint import load_model
+
+    out, _, metrics = tiny_run
+    names = ship_run(out, tmp_path)
+    assert names == list(metrics["models"])
+    for name in names:
+        card = json.loads((tmp_path / name / "card.json").read_text())
+        likelihood = metrics["models"][name]["evaluation"]["log_likelihood"]
+        assert card["log_likelihood"] == likelihood
+        if "exact" in likelihood:  # the enumeration, with AIS beside it as a check
+            assert card["headline"]["value"] == likelihood["exact"]["mean_log_likelihood"]["value"]
+        elif "ais" in likelihood:  # AIS, or None where a check failed
+            ais = likelihood["ais"]
+            shown = ais["mean_log_likelihood"]["value"] if ais["reliable"] else None
+            assert card["headline"]["value"] == shown
+        else:  # z = 2: the quadrature is the headline, IWAE beside it
+            quadrature = likelihood["quadrature"]["mean_log_likelihood"]["value"]
+            assert card["headline"]["value"] == quadrature
+            assert "IWAE" in card["headline"]["checks"][0]
+        assert card["provenance"]["profile"] == "quick"
+        meta = json.loads((tmp_path / name / "model.json").read_text())
+        assert meta["dataset"]["source"] == ""
+        model, _ = load_model(tmp_path / name)
+        assert model.label() == card["label"]

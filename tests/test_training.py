@@ -4,12 +4,12 @@ import pytest
 import torch
 
 import rbmvae
-from rbmvae.checkpoint import load_model
+from rbmvae.basics.errors import ConfigError, TrainingError
 from rbmvae.data import Dataset
-from rbmvae.errors import ConfigError, TrainingError
 from rbmvae.models import RBM
-from rbmvae.objectives import ContrastiveDivergence
 from rbmvae.training import TrainConfig, TrainingInterrupted, fit
+from rbmvae.training.checkpoint import load_model
+from rbmvae.training.objectives import ContrastiveDivergence
 
 
 def small(data: Dataset, n_train=600, n_test=300) -> Dataset:

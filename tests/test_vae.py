@@ -10,15 +10,15 @@ import torch
 from torch.distributions import Bernoulli, Normal
 
 import rbmvae
+from rbmvae.basics.errors import ConfigError
+from rbmvae.basics.rng import make_generator
 from rbmvae.cli import main
 from rbmvae.data import Dataset, binarize
-from rbmvae.errors import ConfigError
-from rbmvae.figures import latent_coordinates, latent_values, manifold_array, traversal_array
-from rbmvae.inpainting import metropolis_within_gibbs, pseudo_gibbs
 from rbmvae.likelihood import log_likelihood_quadrature
 from rbmvae.models.vae import VAE, bernoulli_log_likelihood, gaussian_kl, negative_elbo
-from rbmvae.objectives import VAEObjective
-from rbmvae.rng import make_generator
+from rbmvae.pages.figures import latent_coordinates, latent_values, manifold_array, traversal_array
+from rbmvae.samplers.inpainting import metropolis_within_gibbs, pseudo_gibbs
+from rbmvae.training.objectives import VAEObjective
 
 
 def _tiny_vae(n_visible=6, n_hidden=16, n_latent=2, seed=0, scale=3.0):
@@ -308,7 +308,7 @@ def test_latent_coordinates_are_principal_components(sample_data, tmp_path):
     assert names[0].startswith("PC1") and f"{share:.0f}%" in names[0]
     assert names[1].startswith("PC2")
     path = tmp_path / "scatter.png"
-    rbmvae.figures.latent_scatter(vae, images, sample_data.test_labels[:500], path)
+    rbmvae.pages.figures.latent_scatter(vae, images, sample_data.test_labels[:500], path)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     two = VAE(n_latent=2)
     coords2, names2 = latent_coordinates(two, images)

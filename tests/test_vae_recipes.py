@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from rbmvae.models.vae import VAE, negative_elbo, negative_elbo_gradients
-from rbmvae.objectives.vae import VAEObjective, iwae_loss
 from rbmvae.training import TrainConfig, TrainingInterrupted, fit
+from rbmvae.training.objectives.vae import VAEObjective, iwae_loss
 
 
 def _vae(seed: int = 0) -> VAE:

@@ -20,9 +20,7 @@ likelihood estimators and the evaluation. The study (``rbmvae reproduce``) lives
 """
 
 from ._version import __version__
-from .checkpoint import load_model, save_model
-from .data import Dataset, binarize, load_dataset
-from .errors import (
+from .basics.errors import (
     BusyError,
     CheckpointError,
     ConfigError,
@@ -31,9 +29,12 @@ from .errors import (
     RbmvaeError,
     TrainingError,
 )
+from .basics.rng import derive_seed, make_generator
+from .data import Dataset, binarize, load_dataset
+from .data.idx import read_idx, write_idx
+from .data.masks import half_mask, make_mask, random_mask, square_mask
 from .evaluation import EvaluationSettings, evaluate, format_report
-from .idx import read_idx, write_idx
-from .inpainting import SAMPLERS, clamped_gibbs, inpaint, metropolis_within_gibbs, pseudo_gibbs
+from .evaluation.scoring import knn_fill, mean_fill, missing_pixel_errors, zero_fill
 from .likelihood import (
     ais_log_partition,
     elbo,
@@ -41,12 +42,12 @@ from .likelihood import (
     log_partition_exact,
     rbm_log_likelihood,
 )
-from .masks import half_mask, make_mask, random_mask, square_mask
 from .models import RBM, VAE
 from .models.rbm import pseudo_log_likelihood
-from .rng import derive_seed, make_generator
-from .scoring import knn_fill, mean_fill, missing_pixel_errors, zero_fill
+from .samplers import SAMPLERS, clamped_gibbs, inpaint, metropolis_within_gibbs, pseudo_gibbs
 from .training import TrainConfig, fit
+from .training.checkpoint import load_model, save_model
+from .zoo import pretrained, pretrained_cards, pretrained_names
 
 __all__ = [
     "RBM",
@@ -77,6 +78,9 @@ __all__ = [
     "knn_fill",
     "load_dataset",
     "load_model",
+    "pretrained",
+    "pretrained_cards",
+    "pretrained_names",
     "log_partition_exact",
     "make_generator",
     "make_mask",

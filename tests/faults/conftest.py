@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from rbmvae.checkpoint import LOCK_FILE, save_model
 from rbmvae.models import RBM
+from rbmvae.training.checkpoint import LOCK_FILE, save_model
 
 
 @pytest.fixture

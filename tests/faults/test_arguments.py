@@ -8,7 +8,7 @@ import sys
 import pytest
 import torch
 
-from rbmvae.errors import ConfigError
+from rbmvae.basics.errors import ConfigError
 from rbmvae.models import RBM, VAE
 
 

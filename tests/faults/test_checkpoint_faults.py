@@ -9,7 +9,8 @@ import time
 import pytest
 import torch
 
-from rbmvae.checkpoint import (
+from rbmvae.basics.errors import CheckpointError
+from rbmvae.training.checkpoint import (
     META_FILE,
     STATE_FILE,
     WEIGHTS_FILE,
@@ -17,7 +18,6 @@ from rbmvae.checkpoint import (
     load_training_state,
     save_training_state,
 )
-from rbmvae.errors import CheckpointError
 
 
 def _truncate(d, corrupt):

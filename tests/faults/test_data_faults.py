@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rbmvae import figures
-from rbmvae.checkpoint import META_FILE, load_model
+from rbmvae.basics.errors import DataError
 from rbmvae.data import STANDARD_FILES
-from rbmvae.errors import DataError
-from rbmvae.idx import read_idx, write_idx
+from rbmvae.data.idx import read_idx, write_idx
+from rbmvae.pages import figures
+from rbmvae.training.checkpoint import META_FILE, load_model
 
 REFETCH = "replace it with a valid copy (delete it and fetch it again)"
 

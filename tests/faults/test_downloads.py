@@ -4,8 +4,8 @@ is kept under the final name, and the command line says so in one line."""
 import pytest
 
 import rbmvae.data
+from rbmvae.basics.errors import DataError
 from rbmvae.data import RemoteDataset, fetch_files, read_idx_directory
-from rbmvae.errors import DataError
 
 
 def test_download_cut_off_midway_leaves_nothing(http_server, tmp_path, write_dataset):

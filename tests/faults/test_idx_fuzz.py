@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
-from rbmvae.errors import DataError
-from rbmvae.idx import read_idx
+from rbmvae.basics.errors import DataError
+from rbmvae.data.idx import read_idx
 
 
 def _idx_bytes(array):

@@ -16,18 +16,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import rbmvae.atomic
-from rbmvae.checkpoint import (
+import rbmvae.basics.atomic
+from rbmvae.data import read_idx_directory
+from rbmvae.models import RBM
+from rbmvae.training import TrainingInterrupted, fit
+from rbmvae.training.checkpoint import (
     META_FILE,
     WEIGHTS_FILE,
     load_model,
     load_training_state,
     save_model,
 )
-from rbmvae.data import read_idx_directory
-from rbmvae.models import RBM
-from rbmvae.objectives import ContrastiveDivergence
-from rbmvae.training import TrainingInterrupted, fit
+from rbmvae.training.objectives import ContrastiveDivergence
 
 
 def test_ctrl_c_inside_a_step_is_honoured_at_its_end(tmp_path, monkeypatch, write_dataset):
@@ -195,13 +195,13 @@ def test_a_crash_between_any_two_renames_leaves_a_loadable_checkpoint(tmp_path, 
             calls["n"] += 1
             return real_replace(src, dst)
 
-        monkeypatch.setattr(rbmvae.atomic.os, "replace", replace)
+        monkeypatch.setattr(rbmvae.basics.atomic.os, "replace", replace)
         try:
             save_model(new, directory, {"marker": "new"})
             finished = True
         except _Crash:
             finished = False
-        monkeypatch.setattr(rbmvae.atomic.os, "replace", real_replace)
+        monkeypatch.setattr(rbmvae.basics.atomic.os, "replace", real_replace)
         model, meta = load_model(directory)
         expected = new if meta["marker"] == "new" else old
         assert torch.equal(model.weight, expected.weight), crash_at

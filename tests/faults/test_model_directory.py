@@ -9,13 +9,13 @@ import time
 
 import torch
 
-from rbmvae.checkpoint import LOCK_FILE, directory_lock, load_model, save_model
-from rbmvae.errors import BusyError, CheckpointError
+from rbmvae.basics.errors import BusyError, CheckpointError
 from rbmvae.models import RBM
+from rbmvae.training.checkpoint import LOCK_FILE, directory_lock, load_model, save_model
 
 HOLDER = """
 import sys, time
-from rbmvae.checkpoint import directory_lock
+from rbmvae.training.checkpoint import directory_lock
 with directory_lock(sys.argv[1]):
     print("locked", flush=True)
     time.sleep(60)

@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from rbmvae.checkpoint import META_FILE, STATE_FILE, WEIGHTS_FILE, load_model
-from rbmvae.errors import TrainingError
+from rbmvae.basics.errors import TrainingError
 from rbmvae.models import RBM
-from rbmvae.objectives import ContrastiveDivergence
-from rbmvae.training import _check_finite
+from rbmvae.training.checkpoint import META_FILE, STATE_FILE, WEIGHTS_FILE, load_model
+from rbmvae.training.loop import _check_finite
+from rbmvae.training.objectives import ContrastiveDivergence
 
 
 def _train_argv(data, out):

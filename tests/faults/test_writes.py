@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-import rbmvae.atomic
-from rbmvae import figures
-from rbmvae.checkpoint import load_model, save_model
-from rbmvae.errors import OutputError
-from rbmvae.idx import read_idx, write_idx
+import rbmvae.basics.atomic
+from rbmvae.basics.errors import OutputError
+from rbmvae.data.idx import read_idx, write_idx
 from rbmvae.models import RBM
-from rbmvae.report import write_report
+from rbmvae.pages import figures
+from rbmvae.pages.html import write_report
+from rbmvae.training.checkpoint import load_model, save_model
 
 
 def _half_then_fail(self, data):
@@ -61,7 +61,7 @@ def test_failed_write_keeps_the_old_file_and_no_temporary(
 
             monkeypatch.setattr(gzip.GzipFile, "write", write_half)
     else:
-        monkeypatch.setattr(rbmvae.atomic.os, "replace", _replace_fails)
+        monkeypatch.setattr(rbmvae.basics.atomic.os, "replace", _replace_fails)
     with pytest.raises(OutputError) as caught:
         write("new")
     message = str(caught.value)

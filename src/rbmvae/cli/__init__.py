@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import RbmvaeError
+from ..basics.errors import RbmvaeError
 from .parser import build_parser
 
 

@@ -8,32 +8,34 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from ..atomic import write_text
-from ..checkpoint import load_model, prepare_model_dir
+from ..basics.atomic import write_text
+from ..basics.devices import module_device, resolve_device
+from ..basics.errors import ConfigError
+from ..basics.rng import make_generator
 from ..data import (
     REMOTE_DATASETS,
+    SAMPLE_NAME,
     dataset_for_model,
     image_shape_of,
     load_dataset,
     resolve_dataset_dir,
 )
-from ..devices import module_device, resolve_device
-from ..errors import ConfigError
+from ..data.masks import make_mask
 from ..evaluation import EVALUATION_FILE, EvaluationSettings, evaluate, format_report
-from ..figures import (
+from ..evaluation.scoring import chain_starts, mean_fill, missing_pixel_errors
+from ..models import RBM, VAE
+from ..pages.figures import (
     latent_scatter,
     save_image_grid,
     save_inpainting_grid,
     save_manifold,
     save_traversal,
 )
-from ..inpainting import inpaint
-from ..masks import make_mask
-from ..models import RBM, VAE
-from ..rng import make_generator
-from ..scoring import chain_starts, mean_fill, missing_pixel_errors
+from ..samplers import inpaint
 from ..training import TrainConfig, TrainingInterrupted, fit
+from ..training.checkpoint import load_model, prepare_model_dir
 from ..tuning.recipe import looks_like_file, read_recipe
+from ..zoo import PREFIX, models_root, pretrained_cards, resolve_model_argument
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
 
 
@@ -133,7 +135,8 @@ def cmd_train_vae(args) -> int:
 
 
 def _load(args):
-    return load_model(args.model, device=resolve_device(args.device))
+    directory, _ = resolve_model_argument(args.model)
+    return load_model(directory, device=resolve_device(args.device))
 
 
 def _load_vae(args, command: str):
@@ -148,7 +151,10 @@ def _load_vae(args, command: str):
 
 
 def _data_for(args, meta: dict):
-    return dataset_for_model(meta, args.dataset, args.data_dir, model_dir=args.model)
+    name = args.dataset
+    if name is None and args.data_dir is None and str(args.model).startswith(PREFIX):
+        name = SAMPLE_NAME  # offline: the embedded sample holds MNIST's whole test set
+    return dataset_for_model(meta, name, args.data_dir, model_dir=args.model)
 
 
 def cmd_inpaint(args) -> int:
@@ -281,22 +287,56 @@ def cmd_evaluate(args) -> int:
     model_dir = None if args.model is None else str(args.model)
     report = evaluate(model, data, settings, model_dir=model_dir, device=device)
     text = json.dumps(report, indent=2)
-    if args.model is not None:
+    # a shipped model's directory is part of the installation: its card holds its figures
+    keep = args.model is not None and not resolve_model_argument(args.model)[1]
+    if keep:
         write_text(Path(args.model) / EVALUATION_FILE, text + "\n")
     if args.json:
         print(text)
     else:
         print(format_report(report))
-        if args.model is not None:
+        if keep:
             print(f"results -> {Path(args.model) / EVALUATION_FILE}")
     return 0
 
 
 def cmd_explore(args) -> int:
-    from ..explore import describe, write_explorer  # heavy: the page builder and its assets
+    from ..pages.explore import describe, write_explorer  # heavy: the page builder and its assets
 
-    info = write_explorer(args.run, args.out, n_digits=args.digits)
+    if args.pretrained:
+        info = write_explorer(
+            models_root(), args.out, n_digits=args.digits, dataset=SAMPLE_NAME, title="pretrained"
+        )
+    else:
+        info = write_explorer(args.run, args.out, n_digits=args.digits)
     print(f"explorer: {describe(info)} -> {args.out}")
+    return 0
+
+
+def _card_line(card: dict) -> str:
+    head = card["headline"]
+    value = "unreliable" if head["value"] is None else f"{head['value']:.2f}"
+    return (
+        f"pretrained:{card['name']:<9} {card['label']:<28} {value:>10} nats   "
+        f"{head['estimator']}; {'; '.join(head['checks'])}"
+    )
+
+
+def cmd_pretrained(args) -> int:
+    cards = pretrained_cards()
+    if args.json:
+        print(json.dumps(cards, indent=2))
+        return 0
+    if not cards:
+        print("no trained models are shipped with this installation")
+        return 0
+    origin = cards[0]["provenance"]
+    print(
+        f"test log-likelihood on MNIST's 10,000 test digits (binarized, seed 0); trained by "
+        f"`{origin['command']}` at commit {origin['commit'][:12]}"
+    )
+    for card in cards:
+        print(_card_line(card))
     return 0
 
 

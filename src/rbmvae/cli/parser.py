@@ -1,7 +1,7 @@
 """The argument parser of ``rbmvae``: one ``add_<command>`` function per command.
 
 Defaults and choices come from the library's settings (``TrainConfig``, ``EvaluationSettings``,
-``inpainting.SAMPLERS``, the study's profiles), never restated here.
+``samplers.SAMPLERS``, the study's profiles), never restated here.
 """
 
 from __future__ import annotations
@@ -9,12 +9,12 @@ from __future__ import annotations
 import argparse
 
 from .._version import __version__
+from ..basics.devices import DEVICES
 from ..data import DATASET_NAMES
-from ..devices import DEVICES
 from ..evaluation import EvaluationSettings
-from ..inpainting import SAMPLERS
-from ..scoring import INPAINT_STARTS
-from ..train_config import CHOICES, RECIPES, TrainConfig
+from ..evaluation.scoring import INPAINT_STARTS
+from ..samplers import SAMPLERS
+from ..training.config import CHOICES, RECIPES, TrainConfig
 from . import commands
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
 from .tune import add_tune
@@ -94,7 +94,12 @@ def _add_training_options(parser: argparse.ArgumentParser, kind: str) -> None:
 
 
 def _add_model_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="DIR", help="model directory")
+    parser.add_argument(
+        "--model",
+        required=True,
+        metavar="DIR",
+        help="model directory, or pretrained:NAME for a shipped model (see rbmvae pretrained)",
+    )
 
 
 def _add_range_option(parser: argparse.ArgumentParser) -> None:
@@ -335,14 +340,22 @@ def add_study(commands_) -> None:
     explore = commands_.add_parser(
         "explore", help="an offline HTML page that runs a run's models in the browser"
     )
-    explore.add_argument(
-        "--run", required=True, metavar="DIR", help="run directory (models under DIR/models)"
+    source = explore.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", metavar="DIR", help="run directory (models under DIR/models)")
+    source.add_argument(
+        "--pretrained", action="store_true", help="the six trained models shipped with rbmvae"
     )
     explore.add_argument("--out", default="explore.html", metavar="HTML")
     explore.add_argument(
         "--digits", type=positive_int, default=30, help="test digits to inpaint (default 30)"
     )
     explore.set_defaults(func=commands.cmd_explore)
+
+    pretrained = commands_.add_parser(
+        "pretrained", help="list the trained models shipped with rbmvae, with their figures"
+    )
+    pretrained.add_argument("--json", action="store_true", help="the cards as JSON")
+    pretrained.set_defaults(func=commands.cmd_pretrained)
 
     reproduce = commands_.add_parser(
         "reproduce",

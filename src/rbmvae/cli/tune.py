@@ -6,7 +6,7 @@ import argparse
 import dataclasses
 import json
 
-from ..errors import ConfigError
+from ..basics.errors import ConfigError
 from ..tuning.settings import INTERMEDIATES, MODEL_DEFAULTS, PRUNERS, TuneSettings
 from .types import Parser, positive_float, positive_int
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .._checks import fraction
-from ..errors import ConfigError
+from ..basics.checks import fraction
+from ..basics.errors import ConfigError
 
 
 def _bounded_number(convert, noun: str, accept, rule: str, name: str):
@@ -40,7 +40,7 @@ nonnegative_float = _bounded_number(
 
 def recipe_name_or_file(text: str) -> str:
     """A named recipe (``train_config.RECIPES``) or the path of a recipe file (``*.json``)."""
-    from ..train_config import RECIPES
+    from ..training.config import RECIPES
     from ..tuning.recipe import looks_like_file
 
     if text in RECIPES or looks_like_file(text):

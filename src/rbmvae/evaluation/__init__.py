@@ -7,8 +7,8 @@ import time
 
 import torch
 
-from ..devices import module_device
-from ..errors import ConfigError
+from ..basics.devices import module_device
+from ..basics.errors import ConfigError
 from .sections import (
     EVALUATION_FILE,
     LIKELIHOODS,
@@ -37,7 +37,7 @@ def evaluate(
     With a model: its test log-likelihood (RBM: exact when a layer has at most
     ``MAX_ENUMERATED_UNITS`` units, and AIS unless ``ais_runs`` is 0; VAE: ELBO, IWAE and active
     units) on stochastically binarized test images, then the inpainting table
-    (:func:`rbmvae.scoring.inpainting_table`). With ``model=None``: the baseline rows alone.
+    (:func:`rbmvae.evaluation.scoring.inpainting_table`). With ``model=None``: the baseline rows alone.
     ``settings`` (default :class:`EvaluationSettings`) with ``changes`` applied by name. Every
     figure is ``{"value": ..., "unit": ...}``; the settings and each part's time are included.
     """

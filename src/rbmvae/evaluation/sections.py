@@ -8,22 +8,23 @@ import time
 
 import torch
 
-from ..checkpoint import read_metadata
-from ..devices import module_device
-from ..errors import ConfigError, RbmvaeError
+from ..basics.devices import module_device
+from ..basics.errors import ConfigError, RbmvaeError
+from ..basics.rng import make_generator
 from ..likelihood import (
     MAX_ENUMERATED_UNITS,
     ais_log_partition,
     base_rate_visible_bias,
     elbo,
     iwae_log_likelihood,
+    log_likelihood_quadrature,
     log_partition_exact,
     posterior_mean_variance,
     raise_log_likelihood,
     rbm_log_likelihood,
 )
-from ..rng import make_generator
-from ..scoring import inpainting_table
+from ..training.checkpoint import read_metadata
+from .scoring import inpainting_table
 
 # ------------------------------------------------------------------------------------------------
 from .settings import EvaluationSettings
@@ -33,6 +34,8 @@ EVALUATION_FILE = "evaluation.json"
 REPORT_FORMAT = "rbmvae-evaluation"
 REPORT_VERSION = 1
 NATS = "nats per image"
+# The quadrature's square in the latent plane: N(0, 1) puts 2e-9 of its mass beyond 6 per axis.
+QUADRATURE_LIMIT = 6.0
 
 
 def _figure(value: float, unit: str) -> dict:
@@ -161,28 +164,75 @@ def _raise_bracket(rbm, test, base, free, log_z, settings, part) -> list[str]:
     return []
 
 
+def _mean_and_error(values: torch.Tensor) -> tuple[float, float]:
+    """The mean of per-image values and its standard error over the images (float64)."""
+    values = values.double()
+    n = values.numel()
+    error = float(values.std(correction=1) / math.sqrt(n)) if n > 1 else math.nan
+    return float(values.mean()), error
+
+
+def _quadrature_section(vae, test: torch.Tensor, iwae: torch.Tensor, settings) -> dict:
+    """log p(x) of a 2-D code by quadrature (Eq. 3.8) on every test image, the same on the first
+    ``quadrature_check_images`` at twice the grid's resolution (the grid's own error), and how far
+    below it the IWAE estimate lies on the same images (its bias, Eq. 3.7)."""
+    grid, limit = settings.quadrature_grid, QUADRATURE_LIMIT
+    started = time.perf_counter()
+    exact = log_likelihood_quadrature(vae, test, grid_size=grid, limit=limit)
+    seconds = time.perf_counter() - started
+    mean, error = _mean_and_error(exact)
+    gap_mean, gap_error = _mean_and_error(iwae - exact.to(iwae.dtype))
+    section = {
+        "method": f"quadrature over a {grid} x {grid} grid on [-{limit:g}, {limit:g}]^2 (Eq. 3.8)",
+        "mean_log_likelihood": _figure(mean, NATS),
+        "standard_error": _figure(error, NATS),
+        "grid_size": grid,
+        "limit": limit,
+        "iwae_minus_quadrature": _figure(gap_mean, NATS),
+        "iwae_minus_quadrature_standard_error": _figure(gap_error, NATS),
+        "seconds": _figure(seconds, "s"),
+    }
+    n_check = min(settings.quadrature_check_images, test.shape[0])
+    if n_check:
+        finer = log_likelihood_quadrature(vae, test[:n_check], grid_size=2 * grid - 1, limit=limit)
+        section["check"] = {
+            "method": f"the first {n_check} images again at a {2 * grid - 1}-point grid",
+            "images": n_check,
+            "finer_minus_grid": _figure(float((finer - exact[:n_check]).mean()), NATS),
+        }
+    return section
+
+
 def _vae_likelihood(vae, test: torch.Tensor, data, settings: EvaluationSettings) -> dict:
     device = module_device(vae)
     started = time.perf_counter()
-    lower = elbo(vae, test, generator=make_generator(settings.seed, device))
+    lower = elbo(vae, test, generator=make_generator(settings.seed, device), per_image=True)
     elbo_seconds = time.perf_counter() - started
     started = time.perf_counter()
     iwae = iwae_log_likelihood(
-        vae, test, k=settings.iwae_k, generator=make_generator(settings.seed, device)
+        vae,
+        test,
+        k=settings.iwae_k,
+        generator=make_generator(settings.seed, device),
+        per_image=True,
     )
     iwae_seconds = time.perf_counter() - started
+    elbo_mean, elbo_error = _mean_and_error(lower)
+    iwae_mean, iwae_error = _mean_and_error(iwae)
     started = time.perf_counter()
     variances = posterior_mean_variance(vae, test)
     threshold = settings.active_threshold
-    return {
+    section = {
         "elbo": {
             "method": "one reparameterized sample per image (Eq. 2.2)",
-            "mean": _figure(lower, NATS),
+            "mean": _figure(elbo_mean, NATS),
+            "standard_error": _figure(elbo_error, NATS),
             "seconds": _figure(elbo_seconds, "s"),
         },
         "iwae": {
             "method": f"importance-weighted estimate with K = {settings.iwae_k} (Eq. 3.7)",
-            "mean_log_likelihood": _figure(iwae, NATS),
+            "mean_log_likelihood": _figure(iwae_mean, NATS),
+            "standard_error": _figure(iwae_error, NATS),
             "k": settings.iwae_k,
             "seconds": _figure(iwae_seconds, "s"),
         },
@@ -194,6 +244,9 @@ def _vae_likelihood(vae, test: torch.Tensor, data, settings: EvaluationSettings)
             "seconds": _figure(time.perf_counter() - started, "s"),
         },
     }
+    if vae.n_latent == 2 and settings.quadrature_grid:
+        section["quadrature"] = _quadrature_section(vae, test, iwae, settings)
+    return section
 
 
 # How each kind of model is scored: its log-likelihood estimator and the setting that says how

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .._checks import fraction, one_of, positive_int
-from ..errors import ConfigError
-from ..scoring import INPAINT_STARTS
+from ..basics.checks import fraction, one_of, positive_int
+from ..basics.errors import ConfigError
+from .scoring import INPAINT_STARTS
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ class EvaluationSettings:
     k-NN smoothed by ``knn_smoothing``); ``inpaint_stability`` reruns each chain at twice the sweeps.
     Each model runs ``inpaint_chains`` chains per image and averages them (Eq. 5.9), started at
     the training mean (``inpaint_start="mean"``) or chain c at the c-th nearest training image on
-    the observed pixels (``"neighbours"``).
+    the observed pixels (``"neighbours"``). A VAE with a 2-D code is also scored by quadrature
+    over a ``quadrature_grid``-point grid per axis (0: none; Eq. 3.8), checked on the first
+    ``quadrature_check_images`` at twice the resolution.
     """
 
     seed: int = 0
@@ -57,6 +59,8 @@ class EvaluationSettings:
     inpaint_stability: bool = False
     inpaint_chains: int = 1
     inpaint_start: str = "mean"
+    quadrature_grid: int = 401
+    quadrature_check_images: int = 1000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fractions", tuple(float(f) for f in self.fractions))
@@ -73,6 +77,11 @@ class EvaluationSettings:
         for name in ("likelihood_images", "iwae_images"):
             if getattr(self, name) is not None:
                 positive_int(name, getattr(self, name))
+        for name in ("quadrature_grid", "quadrature_check_images"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be an integer >= 0, got {getattr(self, name)!r}")
+        if self.quadrature_grid == 1:
+            raise ConfigError("quadrature_grid must be 0 (none) or at least 2")
         if not isinstance(self.raise_images, int) or self.raise_images < 0:
             raise ConfigError(f"raise_images must be >= 0, got {self.raise_images!r}")
         if not isinstance(self.ais_runs, int) or self.ais_runs < 0:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..scoring import InpaintingTable
+from .scoring import InpaintingTable
 from .sections import _number
 
 
@@ -44,14 +44,38 @@ def _ais_line(part: dict, report: dict) -> str:
     )
 
 
+def _error(part: dict) -> str:
+    """`` +- s.e.`` where the part records a standard error (older reports do not)."""
+    value = (part.get("standard_error") or {}).get("value")
+    return f" +- {value:.3f}" if value is not None else ""
+
+
 def _elbo_line(part: dict, report: dict) -> str:
-    return f"  ELBO            {part['mean']['value']:10.3f}   ({part['seconds']['value']:.1f} s)"
+    return (
+        f"  ELBO            {part['mean']['value']:10.3f}{_error(part)}   "
+        f"({part['seconds']['value']:.1f} s)"
+    )
 
 
 def _iwae_line(part: dict, report: dict) -> str:
     return (
-        f"  IWAE   log p(x) {part['mean_log_likelihood']['value']:10.3f}   "
+        f"  IWAE   log p(x) {part['mean_log_likelihood']['value']:10.3f}{_error(part)}   "
         f"(K = {part['k']}; {part['seconds']['value']:.1f} s)"
+    )
+
+
+def _quadrature_line(part: dict, report: dict) -> str:
+    check = part.get("check")
+    finer = (
+        f"; a {2 * part['grid_size'] - 1}-point grid moves it "
+        f"{check['finer_minus_grid']['value']:+.4f} on {check['images']} images"
+        if check
+        else ""
+    )
+    return (
+        f"  quadrature      {part['mean_log_likelihood']['value']:10.3f}{_error(part)}   "
+        f"({part['grid_size']}^2 grid; IWAE minus quadrature "
+        f"{part['iwae_minus_quadrature']['value']:+.3f}{finer}; {part['seconds']['value']:.1f} s)"
     )
 
 
@@ -68,6 +92,7 @@ _LIKELIHOOD_LINES = {
     "ais": _ais_line,
     "elbo": _elbo_line,
     "iwae": _iwae_line,
+    "quadrature": _quadrature_line,
     "active_units": _active_line,
 }
 

@@ -1,5 +1,7 @@
 """Log-likelihood estimates: exact and AIS log Z with the RAISE bound for RBMs (``rbm``); the ELBO,
-IWAE and quadrature, and active units for VAEs (``vae``). docs/derivation.md, section 3."""
+IWAE and quadrature, and active units for VAEs (``vae``), docs/derivation.md, section 3; the
+conditional log-likelihood of missing pixels given the observed ones (``conditional``: exact,
+clamped AIS, importance sampling, the k-NN mixture), section 5."""
 
 from .rbm import (
     MAX_ENUMERATED_UNITS,

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from ..errors import ConfigError
+from ..basics.errors import ConfigError
 from ..models.rbm import RBM, bernoulli
 
 # ------------------------------------------------------------------------------------------------

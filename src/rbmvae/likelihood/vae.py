@@ -8,8 +8,8 @@ import math
 import torch
 from torch.nn import functional as F
 
-from ..devices import module_device
-from ..errors import ConfigError
+from ..basics.devices import module_device
+from ..basics.errors import ConfigError
 from ..models.vae import (
     VAE,
     decoder_log_likelihood,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..errors import CheckpointError
+from ..basics.errors import CheckpointError
 from .rbm import RBM
 from .vae import VAE
 

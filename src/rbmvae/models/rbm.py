@@ -12,8 +12,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._checks import positive_int
-from ..rng import make_generator
+from ..basics.checks import positive_int
+from ..basics.rng import make_generator
 
 
 def bernoulli(

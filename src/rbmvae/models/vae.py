@@ -18,7 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._checks import positive_int
+from ..basics.checks import positive_int
 
 LOG_2PI = math.log(2.0 * math.pi)
 

@@ -17,11 +17,11 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ..checkpoint import load_model, save_model
+from ..basics.devices import resolve_device
+from ..basics.rng import make_generator
 from ..data import Dataset
-from ..devices import resolve_device
-from ..objectives import ContrastiveDivergence
-from ..rng import make_generator
+from ..training.checkpoint import load_model, save_model
+from ..training.objectives import ContrastiveDivergence
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -162,7 +162,7 @@ def set_feature_names(estimator, info: dict) -> None:
 
 
 class CheckpointMixin:
-    """``save(directory)`` and ``from_checkpoint(directory)`` through :mod:`rbmvae.checkpoint`.
+    """``save(directory)`` and ``from_checkpoint(directory)`` through :mod:`rbmvae.training.checkpoint`.
 
     Subclasses set ``_kind`` (the checkpoint's model kind) and implement ``to_model``,
     ``from_model`` and ``_checkpoint_extra``; ``_TRAIN_CONFIG_PARAMS`` maps ``TrainConfig``

@@ -17,7 +17,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import one_of
+from ..basics.checks import one_of
 from ..models.rbm import RBM, pseudo_log_likelihood
 from ..training import TrainConfig, fit
 from ._common import (

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from .._checks import one_of
+from ..basics.checks import one_of
 from ..likelihood import (
     ais_log_partition,
     base_rate_visible_bias,

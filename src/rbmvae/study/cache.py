@@ -10,8 +10,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..atomic import ensure_writable_dir, write_text
-from ..checkpoint import (
+from ..basics.atomic import ensure_writable_dir, write_text
+from ..basics.errors import CheckpointError
+from ..data import Dataset
+from ..evaluation import EVALUATION_FILE, EvaluationSettings, evaluate
+from ..models import build_model
+from ..training import TrainConfig, fit
+from ..training.checkpoint import (
     META_FILE,
     STATE_FILE,
     WEIGHTS_FILE,
@@ -20,11 +25,6 @@ from ..checkpoint import (
     load_training_state,
     read_metadata,
 )
-from ..data import Dataset
-from ..errors import CheckpointError
-from ..evaluation import EVALUATION_FILE, EvaluationSettings, evaluate
-from ..models import build_model
-from ..training import TrainConfig, fit
 from .settings import ModelSpec
 
 

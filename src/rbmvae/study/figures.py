@@ -1,9 +1,9 @@
 """Every figure of the study, drawn by one function per model kind chosen from a registry.
 
 The inpainting figures show the very masks that were scored: the rows of
-:func:`rbmvae.scoring.evaluation_masks` (same count, fractions and seed as the evaluation) that
+:func:`rbmvae.evaluation.scoring.evaluation_masks` (same count, fractions and seed as the evaluation) that
 belong to the digits on show. Every other random draw comes from a named stream of the study's
-seed (:func:`rbmvae.rng.make_generator`).
+seed (:func:`rbmvae.basics.rng.make_generator`).
 """
 
 from __future__ import annotations
@@ -15,15 +15,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .. import figures as plots
-from ..atomic import ensure_writable_dir
+from ..basics.atomic import ensure_writable_dir
+from ..basics.rng import make_generator
 from ..data import Dataset
-from ..inpainting import SAMPLERS, inpaint
-from ..rng import make_generator
-from ..scoring import START_TEXT, chain_starts, table_masks
+from ..evaluation.scoring import START_TEXT, chain_starts, table_masks
+from ..pages import figures as plots
+from ..samplers import SAMPLERS, inpaint
 from .settings import StudySettings
 
-# How the report names each inpainting sampler of ``inpainting.SAMPLERS`` (short, then cited).
+# How the report names each inpainting sampler of ``samplers.SAMPLERS`` (short, then cited).
 SAMPLER_NAMES = {
     "gibbs": ("clamped Gibbs", "clamped Gibbs sampling (Eq. 5.2)"),
     "pseudo-gibbs": ("pseudo-Gibbs", "pseudo-Gibbs sampling (Rezende et al. 2014)"),
@@ -91,7 +91,7 @@ class FigureContext:
 def figure_masks(context: FigureContext) -> list[tuple[str, torch.Tensor]]:
     """``(column label, mask)`` per scored mask (each random fraction, then each half of
     ``halves``): the rows of the digits on show of the masks the inpainting table scored
-    (:func:`rbmvae.scoring.table_masks`). Shape: each mask (n, D)."""
+    (:func:`rbmvae.evaluation.scoring.table_masks`). Shape: each mask (n, D)."""
     evaluation = context.settings.evaluation
     masks = table_masks(
         evaluation.inpaint_images,

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import torch
 
+from ..basics.errors import ConfigError
 from ..data import load_dataset
-from ..errors import ConfigError
 from ..evaluation import EvaluationSettings
 from ..training import TrainConfig
 from .cache import evaluate_or_reuse, train_or_reuse

@@ -1,5 +1,5 @@
 """What the study reports: the summary and inpainting tables, ``report.html`` (through
-:mod:`rbmvae.report` and the explorer of :mod:`rbmvae.explore`), the end-of-run text table and
+:mod:`rbmvae.pages.html` and the explorer of :mod:`rbmvae.pages.explore`), the end-of-run text table and
 small copies of the main figures for the README."""
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import torch
 from torch import nn
 
 from .._version import __version__
-from ..atomic import ensure_writable_dir, write_bytes
+from ..basics.atomic import ensure_writable_dir, write_bytes
+from ..basics.errors import RbmvaeError
 from ..data import Dataset
-from ..errors import RbmvaeError
-from ..explore import explorer_fragment
-from ..inpainting import SAMPLERS
-from ..report import Figure, Section, Table, paragraph, preformatted, write_report
-from ..scoring import START_TEXT
+from ..evaluation.scoring import START_TEXT
+from ..pages.explore import explorer_fragment
+from ..pages.html import Figure, Section, Table, paragraph, preformatted, write_report
+from ..samplers import SAMPLERS
 from .figures import FIGURES_DIR, FigureEntry, sampler_name
 from .settings import StudySettings
 
@@ -65,6 +65,7 @@ SUMMARY_COLUMNS = [
     "AIS high",
     "ELBO",
     "IWAE log p(x)",
+    "quadrature log p(x)",
     "active units",
 ]
 
@@ -87,6 +88,7 @@ def summary_rows(result: StudyResult) -> list[list]:
                 _value(ais.get("mean_log_likelihood_high")),
                 _value(likelihood.get("elbo", {}).get("mean")),
                 _value(likelihood.get("iwae", {}).get("mean_log_likelihood")),
+                _value(likelihood.get("quadrature", {}).get("mean_log_likelihood")),
                 f"{_value(active['count'])} of {active['of']}" if active else None,
             ]
         )

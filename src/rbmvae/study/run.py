@@ -19,6 +19,9 @@ under the settings (and weights) that produced them.
 from __future__ import annotations
 
 import contextlib
+import os
+import resource
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -27,11 +30,11 @@ from pathlib import Path
 import torch
 
 from .._version import __version__
-from ..atomic import ensure_writable_dir, write_text
+from ..basics.atomic import ensure_writable_dir, write_text
+from ..basics.devices import resolve_device
+from ..basics.errors import ConfigError
+from ..basics.progress import is_terminal
 from ..data import load_dataset
-from ..devices import resolve_device
-from ..errors import ConfigError
-from ..progress import is_terminal
 from .cache import dump_json, evaluate_or_reuse, train_or_reuse
 from .figures import FIGURES_DIR, draw_figures
 from .parallel import (
@@ -156,6 +159,46 @@ def _in_workers(result, out_dir, jobs, force, progress, data_dir) -> dict | None
     return {"seconds": seconds, "actions": actions, "workers": workers, "threads": threads}
 
 
+def source_commit() -> dict:
+    """The git commit the package runs from: ``RBMVAE_COMMIT`` if set, else ``git rev-parse`` in
+    the package's checkout (``"unknown"`` outside one), and whether files differ from it."""
+    if os.environ.get("RBMVAE_COMMIT"):
+        return {"commit": os.environ["RBMVAE_COMMIT"], "modified": None}
+    here = Path(__file__).resolve().parent
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(here), *args], capture_output=True, text=True, timeout=30
+        )
+        if done.returncode:
+            raise OSError(done.stderr.strip())
+        return done.stdout.strip()
+
+    try:
+        commit = git("rev-parse", "HEAD")
+        modified = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return {"commit": "unknown", "modified": None}
+    return {"commit": commit, "modified": modified}
+
+
+def peak_memory(workers: int) -> dict:
+    """Peak resident memory: this process's, the largest finished worker's, and their sum over
+    the workers that ran at once (an upper bound of the run's peak), in bytes (Linux reports KiB)."""
+    scale = 1 if sys.platform == "darwin" else 1024
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+    worker = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * scale if workers > 1 else 0
+    return {
+        "value": own + workers * worker if workers > 1 else own,
+        "unit": "bytes",
+        "main_process": own,
+        "largest_worker": worker,
+        "workers": workers,
+        "method": "ru_maxrss of this process plus, with worker processes, the largest worker's "
+        "times their number: an upper bound of the memory held at once",
+    }
+
+
 def _metrics(result: StudyResult, out_dir: Path) -> dict:
     """Every number of the run, as ``metrics.json`` holds it."""
     models = {}
@@ -233,6 +276,8 @@ def run_study(
             "processes": parallel["workers"] if parallel else 1,
             "threads_each": parallel["threads"] if parallel else torch.get_num_threads(),
         }
+        metrics.update(source_commit())
+        metrics["peak_memory"] = peak_memory(parallel["workers"] if parallel else 1)
         write_text(out_dir / METRICS_FILE, dump_json(metrics))
     finally:
         steps.close()

@@ -9,7 +9,7 @@ import io
 from pathlib import Path
 
 from .. import TrainConfig
-from ..atomic import atomic_path, write_text
+from ..basics.atomic import atomic_path, write_text
 from .recipe import write_recipe
 from .score import MONITORED_DIGITS
 

@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 from .. import TrainConfig
-from ..atomic import write_text
-from ..errors import ConfigError
+from ..basics.atomic import write_text
+from ..basics.errors import ConfigError
 
 RECIPE_FORMAT = "rbmvae-recipe"
 RECIPE_VERSION = 1

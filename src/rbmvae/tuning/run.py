@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from .. import load_dataset
-from ..atomic import ensure_writable_dir
-from ..errors import ConfigError
+from ..basics.atomic import ensure_writable_dir
+from ..basics.errors import ConfigError
 from .settings import TuneSettings, validation_count
 from .space import load_space
 from .storage import default_url, open_storage, require_optuna, shown_url

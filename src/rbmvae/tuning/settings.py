@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, field
 
 from .. import TrainConfig
-from .._checks import positive_int, positive_number
-from ..errors import ConfigError
+from ..basics.checks import positive_int, positive_number
+from ..basics.errors import ConfigError
 from .recipe import looks_like_file, recipe_config
 
 KINDS = ("rbm", "vae")

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from .. import TrainConfig
-from ..errors import ConfigError
+from ..basics.errors import ConfigError
 
 RANGE_KEYS = {"low", "high", "log", "step"}
 FIELDS = {f.name: f for f in dataclasses.fields(TrainConfig)}

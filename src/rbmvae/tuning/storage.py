@@ -8,7 +8,7 @@ import time
 import warnings
 from pathlib import Path
 
-from ..errors import ConfigError
+from ..basics.errors import ConfigError
 
 INSTALL_HINT = "rbmvae tune needs Optuna: pip install 'rbmvae[tune]'"
 SCHEMA_ATTEMPTS = 5

@@ -9,7 +9,7 @@ import time
 from functools import partial
 
 from .. import ConfigError, RbmvaeError, TrainingError, fit
-from ..devices import resolve_device
+from ..basics.devices import resolve_device
 from ..models import MODEL_KINDS
 from ..training import TrainingInterrupted
 from .budget import epochs_for

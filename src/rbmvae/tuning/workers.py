@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 
-from ..errors import RbmvaeError
+from ..basics.errors import RbmvaeError
 from .run import open_study
 from .trial import Objective, Surplus, TrialFailed
 
