@@ -9,12 +9,11 @@ import math
 import pytest
 import torch
 
-from rbmvae.errors import ConfigError
+from rbmvae import ConfigError, make_generator
 from rbmvae.evaluation import EvaluationSettings
 from rbmvae.evaluation.sections import LIKELIHOODS
 from rbmvae.likelihood import elbo, iwae_log_likelihood
 from rbmvae.models.vae import VAE
-from rbmvae.rng import make_generator
 
 
 def _tiny_vae(n_latent: int) -> VAE:
