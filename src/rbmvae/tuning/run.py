@@ -99,8 +99,8 @@ def tune(kind: str, study: str, trials: int, **options) -> dict:
     as keyword options: ``storage``, ``jobs``, ``space``, ``minutes``, ...) in ``jobs`` worker
     processes here, joining whatever other workers share its storage; then write the best trial's
     recipe, the trials' table and plot to the run directory. Returns the summary."""
-    from .export import export
-    from .workers import run_workers
+    from .export import export  # matplotlib, only now
+    from .workers import run_workers  # which imports this module
 
     settings = TuneSettings(kind=kind, study=study, trials=trials, **options)
     result = run_workers(settings)

@@ -11,6 +11,7 @@ from functools import partial
 from .. import ConfigError, RbmvaeError, TrainingError, fit
 from ..basics.devices import resolve_device
 from ..models import MODEL_KINDS
+from ..training import TrainingInterrupted
 from .budget import epochs_for
 from .recipe import recipe_settings
 from .score import INTERMEDIATE, score
@@ -61,10 +62,11 @@ class Objective:
         trial.set_user_attr("settings", recipe_settings(self.settings.kind, config))
         model = self._model(self.split.n_pixels)
         started, cpu = time.perf_counter(), time.process_time()
+        reporter = self._reporter(trial, model)
         try:
-            fit(
-                model, self.split, config, progress=False, on_epoch_end=self._reporter(trial, model)
-            )
+            fit(model, self.split, config, progress=False, on_epoch_end=reporter)
+        except TrainingInterrupted:  # Ctrl-C: this trial fails, and the worker stops
+            raise KeyboardInterrupt from None
         except TrainingError as error:
             fail(trial, f"training stopped: {error}")
         finally:

@@ -16,7 +16,8 @@ import time
 import warnings
 
 from ..basics.errors import RbmvaeError
-from .trial import Surplus, TrialFailed
+from .run import open_study
+from .trial import Objective, Surplus, TrialFailed
 
 COUNTED = ("COMPLETE", "PRUNED")
 
@@ -108,12 +109,8 @@ def run_worker(settings) -> dict:
     """One worker in this process: join the study, run trials until it has its trials."""
     import torch
 
-    from .run import open_study
-
     torch.set_num_threads(settings.threads)
     optuna, study, space, split = open_study(settings)
-    from .trial import Objective
-
     report = (lambda frozen: print(trial_line(frozen), flush=True)) if settings.progress else None
     max_failures = settings.max_failures or settings.trials
     quota = Quota(optuna, settings.trials, max_failures, min(5.0, settings.heartbeat), report)
@@ -122,7 +119,7 @@ def run_worker(settings) -> dict:
     try:
         if quota.room(study):
             objective = Objective(settings, space, split, quota, optuna)
-            study.optimize(objective, catch=(TrialFailed, RbmvaeError), callbacks=[quota])
+            study.optimize(objective, catch=(TrialFailed,), callbacks=[quota])
     finally:
         optuna.logging.set_verbosity(verbosity)
     return {"stopped_by": quota.stopped_by, "optuna": optuna, "study": study}
