@@ -286,3 +286,9 @@ class WarmStart(ContrastiveDivergence):
 
     def setup(self, model, train_images, generator) -> None:
         pass
+
+
+def training_rows(X):
+    """Rows ``X`` (dense or CSR) as float32, the training dtype: a float64 copy of float32 data
+    gives the very values of that data."""
+    return X.astype(np.float32, copy=False)

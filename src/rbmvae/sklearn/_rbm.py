@@ -38,6 +38,7 @@ from ._common import (
     to_tensor,
     torch_dtype,
     training_data,
+    training_rows,
     validate,
 )
 from ._rbm_likelihood import RBMLikelihoodMixin
@@ -52,20 +53,13 @@ TRAIN_CONFIG_PARAMS = {name: name for name in _SAME_NAMES.split() + ["binarize"]
 }
 
 _ROW_DEPENDENT = (
-    "score_samples flips one randomly chosen feature per row, drawn for the rows in the order "
-    "given, so a row's value depends on the rows scored with it (as in scikit-learn's own "
-    "BernoulliRBM)"
+    "score_samples flips one random feature per row, drawn for the rows in the order given, so a "
+    "row's value depends on the rows scored with it (as in scikit-learn's own BernoulliRBM)"
 )
 EXPECTED_FAILED_CHECKS = {
     "check_methods_subset_invariance": _ROW_DEPENDENT,
     "check_methods_sample_order_invariance": _ROW_DEPENDENT,
 }
-
-
-def _training_rows(X):
-    """Rows ``X`` (dense or CSR) as float32, the training dtype: a float64 copy of float32 data
-    gives the very values of that data."""
-    return X.astype(np.float32, copy=False)
 
 
 class BernoulliRBM(
@@ -264,7 +258,7 @@ class BernoulliRBM(
         self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
         if self.init == "marginals":
             model = self._module(torch.device("cpu"), copy=True, dtype=TRAINING_DTYPE)
-            mean = np.ravel(np.asarray(_training_rows(X).mean(axis=0, dtype=np.float64)))
+            mean = np.ravel(np.asarray(training_rows(X).mean(axis=0, dtype=np.float64)))
             generator = generator_from(self.random_state_, torch.device("cpu"))
             model.reset_parameters(visible_mean=torch.from_numpy(mean), generator=generator)
             self._store(model, dtype=dtype)
@@ -283,7 +277,7 @@ class BernoulliRBM(
     def _train(self, X, epochs: int) -> None:
         """``epochs`` passes of ``rbmvae.fit`` over rows ``X``, from the current state, in float32
         (``TRAINING_DTYPE``) whatever X's dtype; the fitted arrays keep theirs."""
-        X = _training_rows(X)
+        X = training_rows(X)
         self._feature_sum = self._feature_sum + np.ravel(X.sum(axis=0, dtype=np.float64))
         self._n_samples_seen += X.shape[0]
         self._log_z_cache = None
