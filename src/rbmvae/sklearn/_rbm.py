@@ -47,10 +47,8 @@ INITS = ("zero", "marginals")
 _SAME_NAMES = "learning_rate batch_size method k momentum final_momentum weight_decay lr_schedule"
 # TrainConfig fields of a checkpoint trained by the CLI or rbmvae.fit -> estimator parameters
 TRAIN_CONFIG_PARAMS = {name: name for name in _SAME_NAMES.split() + ["binarize"]} | {
-    "epochs": "n_iter",
-    "momentum_switch_epoch": "momentum_switch_iter",
-    "seed": "random_state",
-}
+    "epochs": "n_iter", "momentum_switch_epoch": "momentum_switch_iter", "seed": "random_state"
+}  # fmt: skip
 
 _ROW_DEPENDENT = (
     "score_samples flips one random feature per row, drawn for the rows in the order given, so a "
