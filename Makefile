@@ -5,12 +5,22 @@ BIN := $(VENV)/bin
 
 .PHONY: venv system-deps demo test lint format clean bench docs results
 
-# Create or refresh the virtual environment: torch==2.13.0 first (the CPU wheel these machines
-# have), then the package with its development extras.
-venv:
+# The virtual environment: torch==2.13.0 first (the CPU wheel these machines have), then the
+# package with its development extras. It is built once per content of pyproject.toml (and the
+# torch pin): the stamp file's name holds their hash, so an environment that is already current
+# is left as it is, and a changed pyproject.toml rebuilds it (`make clean` removes it).
+TORCH := torch==2.13.0
+VENV_KEY := $(shell $(PYTHON) -c "import hashlib; print(hashlib.sha256(open('pyproject.toml', 'rb').read() + b'$(TORCH)').hexdigest()[:16])")
+STAMP := $(VENV)/.stamp-$(VENV_KEY)
+
+venv: $(STAMP)
+
+$(STAMP):
+	rm -f $(VENV)/.stamp-*
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
 
 # Debian's chromium for the browser tests (report.html, explore.html) and Debian's postgresql for
 # the tests of `rbmvae tune` on a PostgreSQL server (started by the test itself); skipped where
@@ -36,9 +46,12 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The site is built first: tests/test_docs_site.py opens it in chromium.
+# The site is built first: tests/test_docs_site.py opens it in chromium. The tests run in one
+# worker process per CPU core (pytest-xdist; TEST_WORKERS=0 runs them in this process), each
+# with one torch thread (tests/conftest.py).
+TEST_WORKERS ?= auto
 test: venv system-deps lint docs
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # Speed against the hardware's floor, scikit-learn's BernoulliRBM and a plain PyTorch VAE loop,
 # how cost grows with the model, and quality per second against scikit-learn at equal budgets,

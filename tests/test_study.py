@@ -3,6 +3,7 @@ end (as CI must run it), reuse, resume, a study without RBMs, the figures' masks
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -171,6 +172,18 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
         assert layout["evaluation"] == settings.evaluation.to_dict()
     with pytest.raises(dataclasses.FrozenInstanceError):
         QUICK.seed = 1
+
+
+def test_full_and_literature_profiles_keep_their_settings():
+    """The runs on full MNIST were made with these settings (tests/data/profiles.json): a
+    faster quick profile must not change them."""
+    stored = json.loads((Path(__file__).parent / "data" / "profiles.json").read_text())
+    assert FULL.to_dict() == stored["full"]
+    assert LITERATURE.to_dict() == stored["literature"]
+    # the quick profile scores the conditional log-likelihoods on fewer digits and AIS runs
+    quick = QUICK.evaluation
+    assert (quick.conditional_images, quick.conditional_ais_runs) == (10, 8)
+    assert (FULL.evaluation.conditional_images, FULL.evaluation.conditional_ais_runs) == (100, 16)
 
 
 @pytest.fixture(scope="module")
