@@ -101,7 +101,7 @@ def measure(sides: dict[str, Path], work: Path) -> dict:
     """Every step for each side in turn; returns ``{side: {step: value}}``."""
     results = {side: {"load": {}} for side in sides}
     envs = {}
-    for side, path in sides.items():
+    for side in sides:
         env = dict(os.environ)
         env["RBMVAE_DATA_DIR"] = str(work / f"cache-{side}")
         env.pop("VIRTUAL_ENV", None)

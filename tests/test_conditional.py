@@ -68,7 +68,9 @@ def test_rbm_exact_under_several_masks_is_one_enumeration_per_mask():
     together = rbm_conditional_exact_masks(rbm, x.double(), masks)
     assert len(together) == len(masks)
     for mask, estimate in zip(masks, together, strict=True):
-        torch.testing.assert_close(estimate.values, _rbm_brute_force(rbm, x, mask), atol=1e-9, rtol=0)
+        torch.testing.assert_close(
+            estimate.values, _rbm_brute_force(rbm, x, mask), atol=1e-9, rtol=0
+        )
         assert bool((estimate.std_errors == 0).all()) and estimate.method.startswith("exact")
     assert rbm_conditional_exact_masks(rbm, x.double(), []) == []
 

@@ -366,8 +366,7 @@ def inpainting_table(
         _baseline_methods(images, train_images, k_neighbours, knn_smoothing) if baselines else []
     )
     one_of("start", start, INPAINT_STARTS)
-    positive_int("chains", chains)
-    starts = {"chains": chains, "start": start}
+    starts = {"chains": positive_int("chains", chains), "start": start}
     masks = table_masks(n, data, fractions, halves, seed, device)
     methods += _model_methods(
         models, images, train_images, samplers, conditional or {}, starts, [m for *_, m in masks]
@@ -377,10 +376,8 @@ def inpainting_table(
     settings = _table_settings(data, n, steps, seed, options, evidence, fractions, halves)
     settings.update(k_neighbours=k_neighbours, knn_smoothing=knn_smoothing, stability=stability)
     settings.update(chains=chains, start_fill=START_TEXT[start])
-    classifier_info = {
-        **classifier_info,
-        "accuracy_on_complete_images": classifier_accuracy(model_classifier, targets, labels),
-    }
+    accuracy = classifier_accuracy(model_classifier, targets, labels)
+    classifier_info = {**classifier_info, "accuracy_on_complete_images": accuracy}
     return InpaintingTable(rows=rows, settings=settings, classifier=classifier_info)
 
 

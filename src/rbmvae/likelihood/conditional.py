@@ -146,9 +146,7 @@ def rbm_conditional_exact_masks(
     stacked = rbm_conditional_exact(rbm, x.repeat(len(masks), 1), torch.cat(list(masks)))
     return [
         ConditionalEstimate(values, errors, stacked.method, stacked.effective_samples)
-        for values, errors in zip(
-            stacked.values.split(n), stacked.std_errors.split(n), strict=True
-        )
+        for values, errors in zip(stacked.values.split(n), stacked.std_errors.split(n), strict=True)
     ]
 
 
@@ -419,11 +417,18 @@ def _vae_conditional(model, x, mask, options: dict) -> ConditionalEstimate:
 CONDITIONALS = {"rbm": _rbm_conditional, "vae": _vae_conditional}
 
 
+# Whether the estimator of each model kind is exact for a given model.
+EXACT_CONDITIONALS = {
+    "rbm": lambda rbm: rbm.n_hidden <= MAX_ENUMERATED_UNITS,
+    "vae": lambda _: False,
+}
+
+
 def conditional_is_exact(model) -> bool:
     """Whether :func:`model_conditional` of ``model`` is exact and so the same whatever the
     fills and the generator: an RBM of at most 25 hidden units (Eq. 5.5), whose conditionals
     under several masks :func:`rbm_conditional_exact_masks` finds in one enumeration."""
-    return getattr(model, "kind", None) == "rbm" and model.n_hidden <= MAX_ENUMERATED_UNITS
+    return EXACT_CONDITIONALS.get(getattr(model, "kind", None), lambda _: False)(model)
 
 
 def model_conditional(model, x: torch.Tensor, mask: torch.Tensor, **options) -> ConditionalEstimate:
