@@ -300,7 +300,7 @@ def _workers_finish(digits, out, url, name, commands, trials=6):
     """Start ``commands`` workers (each a list of extra options) at once; check that exactly
     ``trials`` were counted, each run once, by two processes, as their output lines say."""
     workers = [_worker(digits, out, url, name, trials, *extra) for extra in commands]
-    outputs = [w.communicate(timeout=180) for w in workers]
+    outputs = [w.communicate(timeout=900) for w in workers]
     for worker, (_, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
     study = _study(name, url)
@@ -365,7 +365,7 @@ def postgres_url():
         os.chown(base, entry.pw_uid, entry.pw_gid)
         prefix = ["runuser", "-u", user, "--"]
     data, log = base / "data", base / "server.log"
-    quiet = {"check": True, "capture_output": True, "timeout": 60}
+    quiet = {"check": True, "capture_output": True, "timeout": 600}
     subprocess.run(prefix + [str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "tune",
                              "--no-sync"], **quiet)  # fmt: skip
     options = f"-k {base} -c listen_addresses='' -c fsync=off"
@@ -374,7 +374,7 @@ def postgres_url():
     try:
         yield f"postgresql://tune@/postgres?host={base}"
     finally:
-        subprocess.run(pg_ctl + ["-m", "immediate", "stop"], capture_output=True, timeout=60)
+        subprocess.run(pg_ctl + ["-m", "immediate", "stop"], capture_output=True, timeout=600)
         shutil.rmtree(base, ignore_errors=True)
 
 
@@ -400,7 +400,7 @@ def test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_completes(tmp_
     url, trials = f"sqlite:///{out / 'study.db'}", 4
     doomed = _worker(digits, out, url, "killed", trials)
     victim = None
-    deadline = time.monotonic() + 90
+    deadline = time.monotonic() + 600
     while victim is None and time.monotonic() < deadline:
         time.sleep(0.02)
         try:
@@ -413,7 +413,7 @@ def test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_completes(tmp_
     doomed.send_signal(signal.SIGKILL)
     doomed.wait(timeout=30)
     survivor = _worker(digits, out, url, "killed", trials)
-    _, err = survivor.communicate(timeout=120)
+    _, err = survivor.communicate(timeout=900)
     assert survivor.returncode == 0, err
     study = _study("killed", url)
     states = {t.number: t.state.name for t in study.trials}
