@@ -136,7 +136,7 @@ class SGD:
         for index, entry in state_dict["state"].items():
             buffer = entry.get("momentum_buffer")
             if torch.is_tensor(buffer):
-                self.buffers[int(index)] = buffer
+                self.buffers[int(index)] = buffer.clone()  # never shared with the caller's
 
 
 def _make_optimizer(model: nn.Module, objective: Objective, config: TrainConfig):
