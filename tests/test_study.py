@@ -395,7 +395,8 @@ def test_a_run_ships_as_pretrained_models(tiny_run, tmp_path):
     assert names == list(metrics["models"])
     for name in names:
         card = json.loads((tmp_path / name / "card.json").read_text())
-        likelihood = metrics["models"][name]["evaluation"]["log_likelihood"]
+        stored = json.loads((out / "models" / name / "evaluation.json").read_text())
+        likelihood = stored["log_likelihood"]  # the evaluation beside the checkpoint
         assert card["log_likelihood"] == likelihood
         if "exact" in likelihood:  # the enumeration, with AIS beside it as a check
             assert card["headline"]["value"] == likelihood["exact"]["mean_log_likelihood"]["value"]

@@ -136,7 +136,7 @@ def test_config_validation():
 def test_sgd_is_torch_optims_sgd():
     """rbmvae's SGD makes torch.optim.SGD's updates (momentum switched on mid-run, weight decay on
     one group) and reads and writes its state_dict."""
-    from rbmvae.training import SGD
+    from rbmvae.training.loop import SGD
 
     g = torch.Generator().manual_seed(0)
     theirs_params = [torch.randn(5, 3, generator=g, requires_grad=True) for _ in range(2)]
