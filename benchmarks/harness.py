@@ -190,7 +190,8 @@ def others_cpu_share(before, after, own_seconds: float, wall: float) -> float | 
     if before is None or after is None or wall <= 0:
         return None
     others = (after[0] - before[0]) / os.sysconf("SC_CLK_TCK") - own_seconds
-    return max(0.0, others / (wall * (os.cpu_count() or 1)))
+    # clock ticks and the work's own CPU clock differ by rounding: a share is kept in [0, 1]
+    return min(1.0, max(0.0, others / (wall * (os.cpu_count() or 1))))
 
 
 def cpu_busy(seconds: float = 1.0) -> float | None:
