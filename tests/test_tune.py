@@ -407,7 +407,11 @@ def test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_completes(tmp_
             running = _study("killed", url).get_trials(states=(optuna.trial.TrialState.RUNNING,))
         except (KeyError, Exception):  # noqa: B014 - the study or its tables may not exist yet
             continue
-        mine = [t for t in running if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")]
+        mine = [  # its trial, once it has drawn its parameters and started training
+            t
+            for t in running
+            if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}") and t.params
+        ]
         victim = mine[0].number if mine else None
     assert victim is not None, doomed.communicate(timeout=10)
     doomed.send_signal(signal.SIGKILL)
