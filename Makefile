@@ -3,14 +3,24 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: venv system-deps demo test lint format clean bench docs
+.PHONY: venv system-deps demo test lint format clean bench docs results
 
-# Create or refresh the virtual environment: torch==2.13.0 first (the CPU wheel these machines
-# have), then the package with its development extras.
-venv:
+# The virtual environment: torch==2.13.0 first (the CPU wheel these machines have), then the
+# package with its development extras. It is built once per content of pyproject.toml (and the
+# torch pin): the stamp file's name holds their hash, so an environment that is already current
+# is left as it is, and a changed pyproject.toml rebuilds it (`make clean` removes it).
+TORCH := torch==2.13.0
+VENV_KEY := $(shell $(PYTHON) -c "import hashlib; print(hashlib.sha256(open('pyproject.toml', 'rb').read() + b'$(TORCH)').hexdigest()[:16])")
+STAMP := $(VENV)/.stamp-$(VENV_KEY)
+
+venv: $(STAMP)
+
+$(STAMP):
+	rm -f $(VENV)/.stamp-*
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(TORCH)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $@
 
 # Debian's chromium for the browser tests (report.html, explore.html) and Debian's postgresql for
 # the tests of `rbmvae tune` on a PostgreSQL server (started by the test itself); skipped where
@@ -36,8 +46,12 @@ lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: venv system-deps lint
-	$(BIN)/python -m pytest
+# The site is built first: tests/test_docs_site.py opens it in chromium. The tests run in one
+# worker process per CPU core (pytest-xdist; TEST_WORKERS=0 runs them in this process), each
+# with one torch thread (tests/conftest.py).
+TEST_WORKERS ?= auto
+test: venv system-deps lint docs
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # Speed against the hardware's floor, scikit-learn's BernoulliRBM and a plain PyTorch VAE loop,
 # how cost grows with the model, and quality per second against scikit-learn at equal budgets,
@@ -51,12 +65,24 @@ bench:
 	$(BIN)/python benchmarks/scaling.py $(DATA_ARGS)
 	$(BIN)/python benchmarks/equal_budget.py $(DATA_ARGS) run
 
-# Execute the tutorial notebook (stored without outputs) and write build/tutorial.html, a copy
-# with its outputs and figures (1.5 MB, not committed), in about a minute on 2 cores. One torch
-# thread unless OMP_NUM_THREADS says otherwise: on a busy 2-core machine two threads contend.
+# The documentation site, offline, into build/site (open build/site/index.html from disk):
+# MathJax and iframe-worker (for the search on file://) from npm into build/npm, then
+# `mkdocs build --strict` (a broken link, a missing docstring or a warning fails it), which
+# executes the tutorial notebook on one torch thread unless OMP_NUM_THREADS says otherwise (on
+# a busy 2-core machine two threads contend). About three minutes on 2 cores.
+NPM_ASSETS := mathjax@3.2.2 iframe-worker@1.0.4
 docs: venv
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(BIN)/jupyter nbconvert --to html --execute \
-	  --ExecutePreprocessor.timeout=600 --output-dir build --output tutorial docs/tutorial.ipynb
+	@if [ "$$(cat build/npm/.installed 2>/dev/null)" != "$(NPM_ASSETS)" ]; then \
+	  rm -rf build/npm && mkdir -p build/npm && \
+	  npm install --prefix build/npm --no-save --no-audit --no-fund --loglevel=error $(NPM_ASSETS) && \
+	  echo "$(NPM_ASSETS)" > build/npm/.installed; fi
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The results tables of README.md and docs/results.md, from the runs' metrics.json committed
+# under docs/runs/ (`rbmvae results`; blocks whose run has no metrics.json are left as they are).
+RUN_METRICS := $(foreach run,$(wildcard docs/runs/*/metrics.json),$(notdir $(patsubst %/,%,$(dir $(run))))=$(run))
+results: venv
+	$(BIN)/rbmvae results $(RUN_METRICS) --write README.md --write docs/results.md
 
 format:
 	$(BIN)/ruff format .

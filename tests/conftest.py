@@ -29,6 +29,11 @@ from rbmvae.data import STANDARD_FILES
 from rbmvae.data.idx import write_idx
 from rbmvae.models import RBM, VAE
 
+# Under pytest-xdist (``make test``) every core runs a worker process of its own: one torch
+# thread each, so that the workers do not contend for the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def sample_data():

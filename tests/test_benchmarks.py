@@ -493,3 +493,34 @@ def test_recipe_script_trains_scores_and_tabulates_a_run(tmp_path, capsys):
     assert "| tiny |" in capsys.readouterr().out
     recipes.main(["table", str(out), "--match", "other*"])
     assert "| tiny |" not in capsys.readouterr().out
+
+
+@pytest.mark.skipif(not HAS_SKLEARN, reason="needs scikit-learn")
+def test_sklearn_dropin_times_both_sides_and_writes_its_table(tmp_path, capsys):
+    from benchmarks import sklearn_dropin
+
+    results_md = tmp_path / "RESULTS.md"
+    results_md.write_text("# Benchmarks\n\nkept as it is\n")
+    tiny_flags = ["--dataset", "mnist-sample", "--mnist-train", "60", "--digits-rows", "40"]
+    tiny_flags += ["--n-components", "6", "--n-iter", "2", "--repeats", "3"]
+    results = sklearn_dropin.main(tiny_flags + ["--no-cold", "--results", str(results_md)])
+    digits, mnist = results["problems"].values()
+    assert (digits["rows"], digits["features"], digits["dtype"]) == (40, 64, "float64")
+    assert (mnist["rows"], mnist["features"], mnist["dtype"]) == (60, 784, "float32")
+    for problem in (digits, mnist):
+        for side in sklearn_dropin.SIDES:
+            assert problem["seconds"][side]["n"] == 3 and problem["seconds"][side]["min"] > 0
+            assert problem["cpu_seconds"][side]["median"] > 0
+    text = results_md.read_text()
+    assert text.startswith("# Benchmarks\n\nkept as it is\n")
+    assert "<!-- begin sklearn-dropin -->" in text and "<!-- end sklearn-dropin -->" in text
+    ratio = digits["seconds"]["rbmvae"]["median"] / digits["seconds"]["scikit-learn"]["median"]
+    assert "| 8x8 digits | 40 x 64 | float64 |" in text and f"| {ratio:.2f} |" in text
+    # the first fit in a fresh process: the subprocess's flags select the same data, and its
+    # one fit prints its seconds
+    args = sklearn_dropin.parse_args(tiny_flags)
+    again = sklearn_dropin.parse_args(sklearn_dropin._data_flags(args))
+    assert {**vars(again), "repeats": args.repeats} == vars(args)  # one fit: no repeats
+    capsys.readouterr()
+    sklearn_dropin.main(tiny_flags + ["--cold", "rbmvae", "--problem", "MNIST, first 60"])
+    assert float(capsys.readouterr().out.split("RESULT ")[1]) > 0

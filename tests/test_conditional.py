@@ -13,6 +13,7 @@ from rbmvae.likelihood.conditional import (
     knn_conditional,
     rbm_conditional_ais,
     rbm_conditional_exact,
+    rbm_conditional_exact_masks,
     vae_conditional_is,
 )
 from rbmvae.models.rbm import RBM
@@ -58,6 +59,20 @@ def test_rbm_exact_matches_enumerating_the_missing_pixels():
     expected = _rbm_brute_force(rbm, x, mask)
     torch.testing.assert_close(result.values, expected, atol=1e-9, rtol=0)
     assert result.values[0] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_rbm_exact_under_several_masks_is_one_enumeration_per_mask():
+    rbm = _tiny_rbm(7, 4).double()
+    x, first = _data(6, 7, seed=2)
+    masks = [first, ~first, torch.rand(6, 7, generator=torch.Generator().manual_seed(3)) < 0.3]
+    together = rbm_conditional_exact_masks(rbm, x.double(), masks)
+    assert len(together) == len(masks)
+    for mask, estimate in zip(masks, together, strict=True):
+        torch.testing.assert_close(
+            estimate.values, _rbm_brute_force(rbm, x, mask), atol=1e-9, rtol=0
+        )
+        assert bool((estimate.std_errors == 0).all()) and estimate.method.startswith("exact")
+    assert rbm_conditional_exact_masks(rbm, x.double(), []) == []
 
 
 def test_rbm_ais_agrees_with_enumeration_within_its_error():

@@ -91,6 +91,7 @@ def test_notebook_runs_and_its_claims_hold():
     for key, error in summary["rbm_mse"].items():
         assert error < summary["mean_fill_mse"][key], f"RBM worse than the mean fill at {key}"
         assert summary["vae_mse"][key] < summary["mean_fill_mse"][key], f"VAE at {key}"
+        assert summary["pretrained_rbm500_mse"][key] < error, f"shipped RBM-500 at {key}"
     _, low, high = summary["rbm20_ais"]
     assert low <= summary["rbm20_exact"] <= high, "AIS interval misses the exact value"
     assert summary["vae_elbo"] <= summary["vae_iwae"]

@@ -87,3 +87,11 @@ def test_the_command_line_lists_and_uses_them(run_cli, tmp_path):
     unknown = run_cli("sample", "--model", "pretrained:rbm-h7", "--out", str(tmp_path / "s.png"))
     assert unknown.code == 2 and "no pretrained model 'rbm-h7'" in unknown.err
     assert "rbm-h500" in unknown.err  # the error names the known models
+
+
+def test_the_explorer_runs_the_six_shipped_models(run_cli, tmp_path):
+    page = tmp_path / "explore.html"
+    result = run_cli("explore", "--pretrained", "--out", page, "--digits", "4")
+    assert result.code == 0, result.err
+    assert "6 models (rbm-h20, rbm-h100, rbm-h500, vae-z2, vae-z8, vae-z16)" in result.out
+    assert 0 < page.stat().st_size < 5 * 10**6  # one offline page, under 5 MB

@@ -50,6 +50,15 @@ def test_cd_gradient_equals_autograd(tiny_rbm):
     auto = torch.autograd.grad(objective, [rbm.weight, rbm.visible_bias, rbm.hidden_bias])
     for mine, theirs in zip(grads, auto, strict=True):
         torch.testing.assert_close(mine, theirs)
+    # the same rows stacked in one buffer each (the training step's layout): the same gradients
+    visible = torch.cat([v_data, v_model])
+    probs = rbm.hidden_probs(visible).detach()
+    weights = torch.cat([torch.full((9,), -1 / 9), torch.full((11,), 1 / 11)]).double()
+    stacked = {"visible_t": visible.t(), "data_t": visible[:9].t(), "chains_t": visible[9:].t()}
+    stacked.update(probs_t=probs.t(), weights=weights)
+    grads = rbm.contrastive_gradients(visible[:9], probs[:9], visible[9:], probs[9:], stacked)
+    for mine, theirs in zip(grads, auto, strict=True):
+        torch.testing.assert_close(mine, theirs)
 
 
 @pytest.mark.parametrize("method", ["cd", "pcd"])
@@ -61,9 +70,9 @@ def test_objective_step_sets_the_gradient_of_its_loss(method):
     captured = {}
     original = rbm.contrastive_gradients
 
-    def spy(v_data, h_data, v_model, h_model):
+    def spy(v_data, h_data, v_model, h_model, **options):
         captured["v_model"] = v_model.clone()
-        return original(v_data, h_data, v_model, h_model)
+        return original(v_data, h_data, v_model, h_model, **options)
 
     rbm.contrastive_gradients = spy
     loss = objective.step(rbm, batch, torch.Generator().manual_seed(5))

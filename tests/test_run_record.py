@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rbmvae import ConfigError
+from rbmvae.basics.errors import ConfigError
 from rbmvae.data import Dataset
 from rbmvae.study.run import peak_memory, source_commit
 

@@ -278,7 +278,8 @@ def test_vae_methods(digits):
     scores = vae.score_samples(X)
     assert scores.shape == (300,) and np.isfinite(scores).all()
     assert vae.score(X) == pytest.approx(scores.mean())
-    iwae = iwae_log_likelihood(vae.module_, torch.from_numpy(X), k=2000, per_image=True)
+    assert vae.module_.decoder_output.weight.dtype == torch.float32  # for any input dtype
+    iwae = iwae_log_likelihood(vae.module_, torch.from_numpy(X).float(), k=2000, per_image=True)
     assert abs(vae.score(X) - iwae.mean().item()) < 1.0
     assert list(vae.get_feature_names_out()) == ["vae0", "vae1", "vae2"]
 

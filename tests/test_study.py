@@ -3,6 +3,7 @@ end (as CI must run it), reuse, resume, a study without RBMs, the figures' masks
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -171,6 +172,18 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
         assert layout["evaluation"] == settings.evaluation.to_dict()
     with pytest.raises(dataclasses.FrozenInstanceError):
         QUICK.seed = 1
+
+
+def test_full_and_literature_profiles_keep_their_settings():
+    """The runs on full MNIST were made with these settings (tests/data/profiles.json): a
+    faster quick profile must not change them."""
+    stored = json.loads((Path(__file__).parent / "data" / "profiles.json").read_text())
+    assert FULL.to_dict() == stored["full"]
+    assert LITERATURE.to_dict() == stored["literature"]
+    # the quick profile scores the conditional log-likelihoods on fewer digits and AIS runs
+    quick = QUICK.evaluation
+    assert (quick.conditional_images, quick.conditional_ais_runs) == (10, 8)
+    assert (FULL.evaluation.conditional_images, FULL.evaluation.conditional_ais_runs) == (100, 16)
 
 
 @pytest.fixture(scope="module")
@@ -382,7 +395,8 @@ def test_a_run_ships_as_pretrained_models(tiny_run, tmp_path):
     assert names == list(metrics["models"])
     for name in names:
         card = json.loads((tmp_path / name / "card.json").read_text())
-        likelihood = metrics["models"][name]["evaluation"]["log_likelihood"]
+        stored = json.loads((out / "models" / name / "evaluation.json").read_text())
+        likelihood = stored["log_likelihood"]  # the evaluation beside the checkpoint
         assert card["log_likelihood"] == likelihood
         if "exact" in likelihood:  # the enumeration, with AIS beside it as a check
             assert card["headline"]["value"] == likelihood["exact"]["mean_log_likelihood"]["value"]

@@ -131,3 +131,48 @@ def test_config_validation():
     assert config.learning_rate_at(0) == config.learning_rate
     assert config.learning_rate_at(5) == pytest.approx(config.learning_rate / 2)
     assert config.momentum_at(0) == 0.5 and config.momentum_at(5) == 0.9
+
+
+def test_sgd_is_torch_optims_sgd():
+    """rbmvae's SGD makes torch.optim.SGD's updates (momentum switched on mid-run, weight decay on
+    one group) and reads and writes its state_dict."""
+    from rbmvae.training.loop import SGD
+
+    g = torch.Generator().manual_seed(0)
+    theirs_params = [torch.randn(5, 3, generator=g, requires_grad=True) for _ in range(2)]
+    ours_params = [p.detach().clone().requires_grad_() for p in theirs_params]
+
+    def groups(params):
+        return [{"params": [params[0]], "weight_decay": 0.01}, {"params": [params[1]]}]
+
+    theirs = torch.optim.SGD(groups(theirs_params), lr=0.1, momentum=0.0)
+    ours = SGD(groups(ours_params), lr=0.1, momentum=0.0)
+    for step in range(6):
+        grads = [torch.randn(5, 3, generator=g) for _ in range(2)]
+        for optimizer, params in ((theirs, theirs_params), (ours, ours_params)):
+            for group in optimizer.param_groups:
+                group["lr"], group["momentum"] = 0.1 / (step + 1), 0.0 if step < 2 else 0.9
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad.clone()
+            optimizer.step()
+        for mine, expected in zip(ours_params, theirs_params, strict=True):
+            torch.testing.assert_close(mine, expected)
+    # a state saved by torch.optim.SGD continues here exactly as there, and back
+    restored = [p.detach().clone().requires_grad_() for p in theirs_params]
+    again = SGD(groups(restored), lr=0.5, momentum=0.5)
+    again.load_state_dict(theirs.state_dict())
+    assert [g["momentum"] for g in again.param_groups] == [0.9, 0.9]
+    twin_params = [p.detach().clone().requires_grad_() for p in restored]
+    twin = torch.optim.SGD(groups(twin_params), lr=0.5)
+    twin.load_state_dict(again.state_dict())
+    for param, expected in zip(twin_params, theirs_params, strict=True):
+        torch.testing.assert_close(
+            twin.state[param]["momentum_buffer"], theirs.state[expected]["momentum_buffer"]
+        )
+    grads = [torch.randn(5, 3, generator=g) for _ in range(2)]
+    for optimizer, params in ((theirs, theirs_params), (again, restored)):
+        for param, grad in zip(params, grads, strict=True):
+            param.grad = grad.clone()
+        optimizer.step()
+    for mine, expected in zip(restored, theirs_params, strict=True):
+        torch.testing.assert_close(mine, expected)

@@ -9,7 +9,8 @@ import math
 import pytest
 import torch
 
-from rbmvae import ConfigError, make_generator
+from rbmvae.basics.errors import ConfigError
+from rbmvae.basics.rng import make_generator
 from rbmvae.evaluation import EvaluationSettings
 from rbmvae.evaluation.sections import LIKELIHOODS
 from rbmvae.likelihood import elbo, iwae_log_likelihood

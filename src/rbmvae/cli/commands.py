@@ -370,3 +370,29 @@ def cmd_reproduce(args) -> int:
         written = export_figures(out, args.export_figures)
         print(f"{len(written)} small figures -> {args.export_figures}")
     return 0
+
+
+def cmd_results(args) -> int:
+    from ..study.results import check_tables, load_runs, save_metrics_copy, write_tables
+    from ..study.tables import TABLES
+
+    runs = load_runs(args.runs)
+    if args.copy:
+        if len(runs) != 1:
+            raise ConfigError(f"--copy takes one run, got {len(runs)}")
+        print(f"metrics -> {save_metrics_copy(next(iter(runs.values())), args.copy)}")
+    for path in args.write:
+        update = write_tables(path, runs)
+        left = f"; left as they were (run not given): {', '.join(update.left)}" * bool(update.left)
+        print(f"{path}: {len(update.changed)} of {len(update.written)} block(s) changed{left}")
+    for path in args.check:
+        update = check_tables(path, runs)
+        print(f"{path}: {len(update.written)} block(s) up to date")
+    if args.write or args.check or args.copy:
+        return 0
+    tables = [args.table] if args.table else list(TABLES)
+    for name, metrics in runs.items():
+        for table in tables:
+            print(f"<!-- rbmvae:results {table} {name} -->\n{TABLES[table](metrics)}")
+            print("<!-- /rbmvae:results -->\n")
+    return 0

@@ -17,6 +17,7 @@ from ..samplers import SAMPLERS
 from ..training.config import CHOICES, RECIPES, TrainConfig
 from . import commands
 from .options import RBM_OPTIONS, TRAINING_OPTIONS
+from .results import add_results
 from .tune import add_tune
 from .types import (
     Parser,
@@ -412,6 +413,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rbmvae {__version__}")
     subcommands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     subcommands.required = True
-    for add in (add_data, add_train, add_inpaint, add_figures, add_evaluate, add_study, add_tune):
+    adders = (
+        add_data,
+        add_train,
+        add_inpaint,
+        add_figures,
+        add_evaluate,
+        add_study,
+        add_tune,
+        add_results,
+    )
+    for add in adders:
         add(subcommands)
     return parser

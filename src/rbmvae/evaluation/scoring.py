@@ -16,10 +16,12 @@ from ..basics.rng import make_generator
 from ..data.masks import half_mask, random_mask
 from ..likelihood import base_rate_visible_bias
 from ..likelihood.conditional import (
+    conditional_is_exact,
     knn_conditional,
     mean_fill_conditional,
     model_conditional,
     nearest_neighbours,
+    rbm_conditional_exact_masks,
 )
 from ..samplers import InpaintResult, inpaint, samplers_for
 from .classifier import (  # noqa: F401  (re-exported: the classifier lived here)
@@ -181,15 +183,23 @@ def chain_starts(
 
 
 def _model_methods(
-    models: dict, images, train_images, samplers: dict | None, conditional: dict, starts: dict
+    models: dict,
+    images,
+    train_images,
+    samplers: dict | None,
+    conditional: dict,
+    starts: dict,
+    masks: list[torch.Tensor],
 ) -> list:
     """The methods (as :func:`_baseline_methods`) of each model and each of its samplers
     (``samplers[kind]``, default every sampler of the kind; the label names the sampler when a
     kind has more than one), each running ``starts["chains"]`` chains per image from the
     training mean or from the nearest training images (``starts["start"]``, Eq. 5.9). The VAE's
-    conditional uses the mean fill and the sampler's completion as proposal centres (Eq. 5.7)."""
+    conditional uses the mean fill and the sampler's completion as proposal centres (Eq. 5.7).
+    A model whose conditional is exact (an RBM of at most 25 hidden units, Eq. 5.5) is scored
+    under all the table's ``masks`` by one enumeration, at its first row."""
     mean = train_images.mean(0)
-    chains, fills = starts["chains"], {}
+    chains, fills, exact = starts["chains"], {}, {}
 
     def fill_for(mask):
         # the same masks serve every row: their starts are found once (the mask is kept beside
@@ -220,7 +230,14 @@ def _model_methods(
                     full_result=True,
                 )
 
-            def score(m, filled, n, g, model=model):
+            def score(m, filled, n, g, model=model, name=name):
+                if conditional_is_exact(model):  # neither the fills nor g change it
+                    if name not in exact:
+                        found = rbm_conditional_exact_masks(
+                            model, images[:n], [mask[:n] for mask in masks]
+                        )
+                        exact[name] = list(zip(masks, found, strict=True))
+                    return next(estimate for mask, estimate in exact[name] if mask is m)
                 fills = torch.stack([torch.where(m[:n], mean, images[:n]), filled[:n]])
                 return model_conditional(
                     model, images[:n], m[:n], fills=fills, generator=g, **conditional
@@ -349,19 +366,18 @@ def inpainting_table(
         _baseline_methods(images, train_images, k_neighbours, knn_smoothing) if baselines else []
     )
     one_of("start", start, INPAINT_STARTS)
-    positive_int("chains", chains)
-    starts = {"chains": chains, "start": start}
-    methods += _model_methods(models, images, train_images, samplers, conditional or {}, starts)
-    options["baseline_labels"] = {method[0] for method in methods[: 3 if baselines else 0]}
+    starts = {"chains": positive_int("chains", chains), "start": start}
     masks = table_masks(n, data, fractions, halves, seed, device)
+    methods += _model_methods(
+        models, images, train_images, samplers, conditional or {}, starts, [m for *_, m in masks]
+    )
+    options["baseline_labels"] = {method[0] for method in methods[: 3 if baselines else 0]}
     rows = _score_rows(methods, masks, targets, labels, model_classifier, options)
     settings = _table_settings(data, n, steps, seed, options, evidence, fractions, halves)
     settings.update(k_neighbours=k_neighbours, knn_smoothing=knn_smoothing, stability=stability)
     settings.update(chains=chains, start_fill=START_TEXT[start])
-    classifier_info = {
-        **classifier_info,
-        "accuracy_on_complete_images": classifier_accuracy(model_classifier, targets, labels),
-    }
+    accuracy = classifier_accuracy(model_classifier, targets, labels)
+    classifier_info = {**classifier_info, "accuracy_on_complete_images": accuracy}
     return InpaintingTable(rows=rows, settings=settings, classifier=classifier_info)
 
 

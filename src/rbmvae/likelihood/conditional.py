@@ -133,6 +133,23 @@ def rbm_conditional_exact(
     )
 
 
+def rbm_conditional_exact_masks(
+    rbm: RBM, x: torch.Tensor, masks: list[torch.Tensor]
+) -> list[ConditionalEstimate]:
+    """:func:`rbm_conditional_exact` of the same images ``x`` (n, D) under each of ``masks``
+    (each (n, D)), by one enumeration of the hidden states (Eq. 5.5): the rows of every mask are
+    stacked, so the softplus table of each batch of states, which depends on neither the images
+    nor the masks, is computed once for all of them. Returns one estimate per mask."""
+    if not masks:
+        return []
+    n = x.shape[0]
+    stacked = rbm_conditional_exact(rbm, x.repeat(len(masks), 1), torch.cat(list(masks)))
+    return [
+        ConditionalEstimate(values, errors, stacked.method, stacked.effective_samples)
+        for values, errors in zip(stacked.values.split(n), stacked.std_errors.split(n), strict=True)
+    ]
+
+
 def _clamped_ais_log_weights(rbm, base, missing, hidden_bias, betas, n_runs, generator):
     """AIS log weights (n, R) on the clamped RBMs, all images and runs at once (Eq. 5.6)."""
     n, d = missing.shape
@@ -398,6 +415,20 @@ def _vae_conditional(model, x, mask, options: dict) -> ConditionalEstimate:
 
 # The conditional log-likelihood estimator of each model kind.
 CONDITIONALS = {"rbm": _rbm_conditional, "vae": _vae_conditional}
+
+
+# Whether the estimator of each model kind is exact for a given model.
+EXACT_CONDITIONALS = {
+    "rbm": lambda rbm: rbm.n_hidden <= MAX_ENUMERATED_UNITS,
+    "vae": lambda _: False,
+}
+
+
+def conditional_is_exact(model) -> bool:
+    """Whether :func:`model_conditional` of ``model`` is exact and so the same whatever the
+    fills and the generator: an RBM of at most 25 hidden units (Eq. 5.5), whose conditionals
+    under several masks :func:`rbm_conditional_exact_masks` finds in one enumeration."""
+    return EXACT_CONDITIONALS.get(getattr(model, "kind", None), lambda _: False)(model)
 
 
 def model_conditional(model, x: torch.Tensor, mask: torch.Tensor, **options) -> ConditionalEstimate:

@@ -220,6 +220,7 @@ class RBM(nn.Module):
         hidden_data_probs: torch.Tensor,
         visible_model: torch.Tensor,
         hidden_model_probs: torch.Tensor,
+        stacked: dict | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Gradients of ``mean F(v_data) - mean F(v_model)`` for W, b and c (Eqs. 1.11, 1.12).
 
@@ -227,28 +228,49 @@ class RBM(nn.Module):
         p(h | v_data), the negative phase the chain's states and p(h | v_model). The weight gradient
         ``V_model' H_model / n_model - V_data' H_data / n_data`` is two matrix products into one
         buffer (the GEMM's own scaling applies the 1/n and the sign), without stacking copies.
+
+        ``stacked``, when the data's rows and the model's are the two parts of one buffer each:
+        ``visible_t`` = [V_data; V_model]' (D, n_data + n_model) with its parts ``data_t`` and
+        ``chains_t`` (the transposes of ``visible_data`` and ``visible_model``), ``probs_t`` =
+        [H_data; H_model]' (H, n_data + n_model) and ``weights`` (n_data + n_model,),
+        ``-1/n_data`` on the data's rows and ``1/n_model`` on the model's; each bias gradient is
+        then one matrix-vector product, ``visible' weights`` and ``probs' weights``, the same
+        sums.
         """
         n_data = visible_data.shape[0]
         n_model = visible_model.shape[0]
-        grad_weight = visible_model.t() @ hidden_model_probs
-        grad_weight.addmm_(
-            visible_data.t(), hidden_data_probs, beta=1.0 / n_model, alpha=-1.0 / n_data
+        data_t, model_t = (
+            (visible_data.t(), visible_model.t())
+            if stacked is None
+            else (stacked["data_t"], stacked["chains_t"])  # the same, transposed once
         )
-        grad_visible = visible_model.mean(0) - visible_data.mean(0)
-        grad_hidden = hidden_model_probs.mean(0) - hidden_data_probs.mean(0)
+        grad_weight = torch.mm(model_t, hidden_model_probs)
+        grad_weight.addmm_(data_t, hidden_data_probs, beta=1.0 / n_model, alpha=-1.0 / n_data)
+        if stacked is not None:
+            weights = stacked["weights"]
+            grad_visible = torch.mv(stacked["visible_t"], weights)
+            grad_hidden = torch.mv(stacked["probs_t"], weights)
+        else:
+            grad_visible = visible_model.mean(0) - visible_data.mean(0)
+            grad_hidden = hidden_model_probs.mean(0) - hidden_data_probs.mean(0)
         return grad_weight, grad_visible, grad_hidden
 
 
 @torch.no_grad()
 def pseudo_log_likelihood(
-    rbm: RBM, visible: torch.Tensor, seed: int = 0, generator: torch.Generator | None = None
+    rbm: RBM,
+    visible: torch.Tensor,
+    seed: int = 0,
+    generator: torch.Generator | None = None,
+    free_energy: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Stochastic pseudo-log-likelihood per image (Eq. 4.1), as in Besag (1975).
 
     For each binary image one pixel i is drawn at random and
     ``PLL(v) ~= D * log sigm(F(v with v_i flipped) - F(v))``, an unbiased estimate of
     ``sum_i log p(v_i | v_-i)``. The pixel choice comes from ``generator`` (default: one seeded
-    with ``seed``). Shape: ``visible`` (N, D) -> (N,).
+    with ``seed``); ``free_energy``: F(v) (N,) when the caller has it already. Shape:
+    ``visible`` (N, D) -> (N,).
     """
     n, n_visible = visible.shape
     if generator is None:
@@ -257,4 +279,5 @@ def pseudo_log_likelihood(
     flipped = visible.clone()
     rows = torch.arange(n, device=visible.device)
     flipped[rows, pixels] = 1.0 - flipped[rows, pixels]
-    return n_visible * F.logsigmoid(rbm.free_energy(flipped) - rbm.free_energy(visible))
+    energy = rbm.free_energy(visible) if free_energy is None else free_energy
+    return n_visible * F.logsigmoid(rbm.free_energy(flipped) - energy)

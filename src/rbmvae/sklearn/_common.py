@@ -32,6 +32,11 @@ except ImportError:  # scikit-learn 1.3 - 1.5: the same checks as a method of Ba
 
 
 FLOAT_DTYPES = (np.float64, np.float32)
+# Both estimators train in float32 whatever the input's dtype: float32 and float64 copies of the
+# same data then draw the same random numbers and round the same way, so that they give the same
+# model (a float64 pass of its own would draw other numbers, and one probability rounded
+# differently flips a Bernoulli draw and sends the chains apart).
+TRAINING_DTYPE = torch.float32
 CHUNK_ROWS = 8192  # rows densified and sent to the device at a time (sparse input, inference)
 JSON_SCALARS = (type(None), bool, int, float, str)
 
@@ -265,7 +270,25 @@ class TagsMixin:
 
 class WarmStart(ContrastiveDivergence):
     """CD-k / PCD-k training the estimator's parameters and persistent chains as they are:
-    ``rbmvae.fit`` calls ``setup``, which here initializes nothing (the estimator did)."""
+    ``rbmvae.fit`` calls ``setup``, which here initializes nothing (the estimator did). The
+    epoch-end monitor runs only when ``monitored`` (the estimator's ``verbose``: scikit-learn too
+    computes its pseudo-likelihood only then), and leaves out the free-energy gap: the
+    estimator's "test" rows are training rows."""
+
+    monitor_gap = False
+
+    def __init__(self, *args, monitored: bool = True, **options) -> None:
+        super().__init__(*args, **options)
+        self.monitored = monitored
+
+    def monitor(self, model, train_subset, test_images) -> dict[str, float]:
+        return super().monitor(model, train_subset, test_images) if self.monitored else {}
 
     def setup(self, model, train_images, generator) -> None:
         pass
+
+
+def training_rows(X):
+    """Rows ``X`` (dense or CSR) as float32, the training dtype: a float64 copy of float32 data
+    gives the very values of that data."""
+    return X.astype(np.float32, copy=False)

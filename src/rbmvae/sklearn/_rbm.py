@@ -22,6 +22,7 @@ from ..models.rbm import RBM, pseudo_log_likelihood
 from ..training import TrainConfig, fit
 from ._common import (
     FLOAT_DTYPES,
+    TRAINING_DTYPE,
     CheckpointMixin,
     TagsMixin,
     WarmStart,
@@ -37,6 +38,7 @@ from ._common import (
     to_tensor,
     torch_dtype,
     training_data,
+    training_rows,
     validate,
 )
 from ._rbm_likelihood import RBMLikelihoodMixin
@@ -45,15 +47,12 @@ INITS = ("zero", "marginals")
 _SAME_NAMES = "learning_rate batch_size method k momentum final_momentum weight_decay lr_schedule"
 # TrainConfig fields of a checkpoint trained by the CLI or rbmvae.fit -> estimator parameters
 TRAIN_CONFIG_PARAMS = {name: name for name in _SAME_NAMES.split() + ["binarize"]} | {
-    "epochs": "n_iter",
-    "momentum_switch_epoch": "momentum_switch_iter",
-    "seed": "random_state",
-}
+    "epochs": "n_iter", "momentum_switch_epoch": "momentum_switch_iter", "seed": "random_state"
+}  # fmt: skip
 
 _ROW_DEPENDENT = (
-    "score_samples flips one randomly chosen feature per row, drawn for the rows in the order "
-    "given, so a row's value depends on the rows scored with it (as in scikit-learn's own "
-    "BernoulliRBM)"
+    "score_samples flips one random feature per row, drawn for the rows in the order given, so a "
+    "row's value depends on the rows scored with it (as in scikit-learn's own BernoulliRBM)"
 )
 EXPECTED_FAILED_CHECKS = {
     "check_methods_subset_invariance": _ROW_DEPENDENT,
@@ -133,7 +132,9 @@ class BernoulliRBM(
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Names of the features seen during fit, when they are all strings.
     history_ : list of dict
-        ``rbmvae.fit``'s per-pass records (loss, pseudo-likelihood, reconstruction error, times).
+        ``rbmvae.fit``'s per-pass records (loss, times; with ``verbose`` also the
+        pseudo-likelihood and reconstruction error of up to 1,000 training rows, which
+        scikit-learn too computes only then).
 
     Notes
     -----
@@ -221,11 +222,12 @@ class BernoulliRBM(
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "components_")
 
-    def _module(self, device: torch.device | None = None, copy: bool = False) -> RBM:
+    def _module(self, device: torch.device | None = None, copy: bool = False, dtype=None) -> RBM:
         """An :class:`rbmvae.RBM` over the fitted arrays (sharing their memory on the CPU unless
-        ``copy``), in their dtype, on ``device`` (default: the estimator's)."""
+        ``copy`` or another ``dtype`` is asked for), in ``dtype`` (default: theirs), on ``device``
+        (default: the estimator's)."""
         device = device_of(self) if device is None else device
-        dtype = torch_dtype(self.components_.dtype)
+        dtype = torch_dtype(self.components_.dtype) if dtype is None else dtype
         n_hidden, n_features = self.components_.shape
         model = RBM(n_visible=n_features, n_hidden=n_hidden)  # its fresh weights are replaced
         arrays = (self.components_.T, self.intercept_visible_, self.intercept_hidden_)
@@ -234,27 +236,30 @@ class BernoulliRBM(
         model.load_state_dict(tensors, assign=True)
         return model.eval()
 
-    def _store(self, model: RBM, chains: torch.Tensor | None = None) -> None:
-        """The model's parameters (and the chains' hidden states) as the fitted arrays."""
-        self.components_ = to_numpy(model.weight).T  # (n_components, n_features), F-ordered
-        self.intercept_hidden_ = to_numpy(model.hidden_bias)
-        self.intercept_visible_ = to_numpy(model.visible_bias)
+    def _store(self, model: RBM, chains: torch.Tensor | None = None, dtype=None) -> None:
+        """The model's parameters (and the chains' hidden states) as the fitted arrays, in
+        ``dtype`` (default: the model's)."""
+        self.components_ = to_numpy(model.weight, dtype).T  # (n_components, n_features), F-ordered
+        self.intercept_hidden_ = to_numpy(model.hidden_bias, dtype)
+        self.intercept_visible_ = to_numpy(model.visible_bias, dtype)
         if chains is not None:
-            self.h_samples_ = to_numpy(chains)
+            self.h_samples_ = to_numpy(chains, dtype)
 
     def _initialize(self, X) -> None:
-        """Fresh parameters and chains for rows ``X`` (n_samples, n_features), as ``init`` says."""
+        """Fresh parameters and chains for rows ``X`` (n_samples, n_features), as ``init`` says,
+        kept in X's dtype (the weights drawn as scikit-learn draws them, in float64, and
+        rounded to that dtype; the marginals' start made in float32, the training dtype)."""
         n_features, n_hidden, dtype = X.shape[1], int(self.n_components), X.dtype
         weight = self.random_state_.normal(0, 0.01, (n_hidden, n_features))
         self.components_ = np.asarray(weight, order="F", dtype=dtype)
         self.intercept_hidden_ = np.zeros(n_hidden, dtype=dtype)
         self.intercept_visible_ = np.zeros(n_features, dtype=dtype)
         if self.init == "marginals":
-            model = self._module(torch.device("cpu"), copy=True)
-            mean = torch.from_numpy(np.asarray(X.mean(axis=0), dtype=np.float64).ravel())
+            model = self._module(torch.device("cpu"), copy=True, dtype=TRAINING_DTYPE)
+            mean = np.ravel(np.asarray(training_rows(X).mean(axis=0, dtype=np.float64)))
             generator = generator_from(self.random_state_, torch.device("cpu"))
-            model.reset_parameters(visible_mean=mean, generator=generator)
-            self._store(model)
+            model.reset_parameters(visible_mean=torch.from_numpy(mean), generator=generator)
+            self._store(model, dtype=dtype)
         self._reset_state()
 
     def _reset_state(self) -> None:
@@ -268,21 +273,25 @@ class BernoulliRBM(
         self.history_ = []
 
     def _train(self, X, epochs: int) -> None:
-        """``epochs`` passes of ``rbmvae.fit`` over rows ``X``, from the current state."""
-        self._feature_sum = self._feature_sum + np.asarray(X.sum(axis=0), dtype=np.float64).ravel()
+        """``epochs`` passes of ``rbmvae.fit`` over rows ``X``, from the current state, in float32
+        (``TRAINING_DTYPE``) whatever X's dtype; the fitted arrays keep theirs."""
+        X = training_rows(X)
+        self._feature_sum = self._feature_sum + np.ravel(X.sum(axis=0, dtype=np.float64))
         self._n_samples_seen += X.shape[0]
         self._log_z_cache = None
         if epochs == 0:
             return
-        device, dtype = device_of(self), torch_dtype(self.components_.dtype)
+        device, dtype = device_of(self), TRAINING_DTYPE
         seed = draw_seed(self.random_state_)
         config = self._train_config(epochs, seed)
-        model = self._module(device, copy=True)
-        objective = WarmStart(method=config.method, k=config.k, monitor_seed=seed)
+        model = self._module(device, copy=True, dtype=dtype)
+        objective = WarmStart(
+            method=config.method, k=config.k, monitor_seed=seed, monitored=bool(self.verbose)
+        )
         objective.chain_hidden = to_tensor(self.h_samples_, dtype, device, copy=True)
         data = training_data(to_tensor(X, dtype, device), type(self).__name__)
         history = fit(model, data, config, objective=objective, progress=self.verbose > 1)
-        self._store(model, objective.chain_hidden)
+        self._store(model, objective.chain_hidden, self.components_.dtype)
         offset = len(self.history_)
         for record in history:
             self.history_.append({**record, "epoch": offset + record["epoch"]})
@@ -340,10 +349,12 @@ class BernoulliRBM(
     # -- inference ---------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def _rows(self, X, function, dtype=None) -> np.ndarray:
-        """``function(model, rows)`` over X in chunks, concatenated, as an ndarray of ``dtype``."""
-        model = self._module()
-        chunks = row_chunks(X, torch_dtype(self.components_.dtype), device_of(self))
+    def _rows(self, X, function, dtype=None, compute=None) -> np.ndarray:
+        """``function(model, rows)`` over X in chunks, concatenated, as an ndarray of ``dtype``;
+        the model and the rows in ``compute`` (default: the fitted arrays' dtype)."""
+        compute = torch_dtype(self.components_.dtype) if compute is None else compute
+        model = self._module(dtype=compute)
+        chunks = row_chunks(X, compute, device_of(self))
         return to_numpy(torch.cat([function(model, rows) for rows in chunks]), dtype)
 
     def transform(self, X):
@@ -364,7 +375,8 @@ class BernoulliRBM(
         return self._rows(X, lambda model, rows: model.hidden_probs(rows), X.dtype)
 
     def gibbs(self, v):
-        """One block-Gibbs step ``v -> h -> v'`` (Eqs. 1.5, 1.6), drawn from ``random_state_``.
+        """One block-Gibbs step ``v -> h -> v'`` (Eqs. 1.5, 1.6), drawn from ``random_state_``
+        (in float32 for either input dtype, so that both draw the same states).
 
         Parameters
         ----------
@@ -383,7 +395,7 @@ class BernoulliRBM(
         def step(model: RBM, rows: torch.Tensor) -> torch.Tensor:
             return model.gibbs_chain(rows, 1, generator)[0]
 
-        return self._rows(v, step, bool)
+        return self._rows(v, step, bool, TRAINING_DTYPE)  # the same draws for either dtype
 
     def score_samples(self, X):
         """The stochastic pseudo-log-likelihood of each row (Eq. 4.1), as scikit-learn's.

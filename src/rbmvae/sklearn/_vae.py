@@ -22,6 +22,7 @@ from ..models.vae import VAE as VAEModel
 from ..training import TrainConfig, fit
 from ._common import (
     FLOAT_DTYPES,
+    TRAINING_DTYPE,
     CheckpointMixin,
     TagsMixin,
     check_int,
@@ -34,7 +35,6 @@ from ._common import (
     row_chunks,
     to_numpy,
     to_tensor,
-    torch_dtype,
     training_data,
     validate,
 )
@@ -87,7 +87,8 @@ class VAE(
     Attributes
     ----------
     module_ : rbmvae.VAE
-        The trained network, on the CPU, in the training data's dtype.
+        The trained network, on the CPU, in float32 (trained so for float32 and float64 input
+        alike; ``transform`` and ``inverse_transform`` return the input's dtype).
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -178,10 +179,9 @@ class VAE(
         X = validate(self, X, reset=True)
         self.random_state_ = check_random_state(self.random_state)
         config = self._train_config(draw_seed(self.random_state_))
-        dtype = torch_dtype(X.dtype)
         model = VAEModel(n_visible=X.shape[1], n_hidden=sizes[1], n_latent=sizes[0])
-        model = model.to(device=device, dtype=dtype)
-        data = training_data(to_tensor(X, dtype, device), type(self).__name__)
+        model = model.to(device=device, dtype=TRAINING_DTYPE)  # float32 for either input dtype
+        data = training_data(to_tensor(X, TRAINING_DTYPE, device), type(self).__name__)
         self.history_ = fit(model, data, config, progress=self.verbose > 1)
         self.module_ = model.cpu().eval()
         self._n_features_out = sizes[0]

@@ -99,9 +99,12 @@ def _scrubbed(meta: dict) -> dict:
     return meta
 
 
-def ship_run(run_dir: str | Path, dest: str | Path | None = None) -> list[str]:
+def ship_run(
+    run_dir: str | Path, dest: str | Path | None = None, command: str | None = None
+) -> list[str]:
     """Every model of the run in ``run_dir`` written under ``dest`` (default: the package's
-    shipped models); returns their names."""
+    shipped models); returns their names. ``command`` is the command line that made the run
+    (default: the one its settings imply)."""
     run_dir = Path(run_dir)
     dest = Path(dest) if dest is not None else models_root()
     metrics = json.loads((run_dir / METRICS_FILE).read_text(encoding="utf-8"))
@@ -110,8 +113,8 @@ def ship_run(run_dir: str | Path, dest: str | Path | None = None) -> list[str]:
     settings = metrics["settings"]
     provenance = {
         "profile": settings["profile"],
-        "command": f"rbmvae reproduce --profile {settings['profile']} --dataset "
-        f"{settings['dataset']} --jobs auto (from an empty run directory and cache)",
+        "command": command
+        or f"rbmvae reproduce --profile {settings['profile']} --dataset {settings['dataset']}",
         "commit": metrics.get("commit", "unknown"),
         "modified": metrics.get("modified"),
         "wall_seconds": metrics["seconds"].get("total"),
@@ -166,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rbmvae.study.ship", description=__doc__)
     parser.add_argument("run_dir")
     parser.add_argument("--dest", default=None, help="default: the package's shipped models")
+    parser.add_argument("--command", default=None, help="the command line that made the run")
     args = parser.parse_args(argv)
     try:
-        names = ship_run(args.run_dir, args.dest)
+        names = ship_run(args.run_dir, args.dest, args.command)
     except (RbmvaeError, OSError, KeyError, json.JSONDecodeError) as error:
         print(f"rbmvae: error: {args.run_dir}: {error}", file=sys.stderr)
         return 2

@@ -49,21 +49,107 @@ def _shuffle_order(seed: int, epoch: int | str, n: int) -> torch.Tensor:
     return torch.randperm(n, generator=make_generator(seed, "cpu", "shuffle", epoch))
 
 
-def _make_optimizer(
-    model: nn.Module, objective: Objective, config: TrainConfig
-) -> torch.optim.Optimizer:
-    """SGD with momentum or Adam over the objective's parameter groups.
+class SGD:
+    """Stochastic gradient descent with momentum and weight decay: the update of
+    ``torch.optim.SGD`` (``g = grad + weight_decay p``; with momentum ``m``, ``buf = g`` at its
+    first step and ``buf = m buf + g`` after, ``g = buf``; then ``p -= lr g``) and the layout of its
+    ``state_dict``, so that a saved training state resumes under either.
 
-    On the CPU and CUDA the fused implementation is used: one pass over each tensor per step
-    instead of a chain of element-wise operations (weight decay, momentum, update).
+    Written here instead of taken from ``torch.optim`` for small models: the first
+    ``torch.optim`` optimizer of a process imports ``torch._dynamo`` (seconds on a small CPU), and
+    its ``step`` (profiler hooks, per-group bookkeeping, one kernel per group) costs more than
+    the update of a 64 x 256 RBM. Here a step is one multi-tensor operation over every parameter
+    (two more with momentum, one per decayed tensor with weight decay).
     """
+
+    def __init__(self, groups: list[dict], lr: float, momentum: float = 0.0) -> None:
+        self.param_groups = [
+            {
+                "params": list(group["params"]),
+                "lr": lr,
+                "momentum": momentum,
+                "dampening": 0.0,
+                "weight_decay": group.get("weight_decay", 0.0),
+                "nesterov": False,
+                "maximize": False,
+            }
+            for group in groups
+        ]
+        self.buffers: dict[int, torch.Tensor] = {}  # momentum buffers by parameter index
+        # the parameters' values, updated in place (outside autograd, which a no_grad block per
+        # step would also achieve, at a cost comparable to the update of a small model)
+        self._targets = [p.detach() for group in self.param_groups for p in group["params"]]
+
+    def step(self) -> None:
+        index = 0
+        batches: dict[tuple, tuple[list, list, list]] = {}
+        for group in self.param_groups:
+            params, grads, indices = batches.setdefault(
+                (group["lr"], group["momentum"]), ([], [], [])
+            )
+            for param in group["params"]:
+                grad = param.grad
+                if grad is not None:
+                    if group["weight_decay"]:
+                        grad = grad.add(param.detach(), alpha=group["weight_decay"])
+                    params.append(self._targets[index])
+                    grads.append(grad)
+                    indices.append(index)
+                index += 1
+        for (lr, momentum), (params, grads, indices) in batches.items():
+            if momentum:
+                grads = self._momentum(grads, indices, momentum)
+            torch._foreach_add_(params, grads, alpha=-lr)
+
+    def _momentum(self, grads: list, indices: list, momentum: float) -> list:
+        """The momentum buffers after this step (created from the gradients at their first)."""
+        buffers = [self.buffers.get(i) for i in indices]
+        if any(b is None for b in buffers):
+            for i, (grad, buffer) in enumerate(zip(grads, buffers, strict=True)):
+                if buffer is None:
+                    buffers[i] = self.buffers[indices[i]] = grad.clone()
+                else:
+                    buffer.mul_(momentum).add_(grad)
+            return buffers
+        torch._foreach_mul_(buffers, momentum)
+        torch._foreach_add_(buffers, grads)
+        return buffers
+
+    def state_dict(self) -> dict:
+        """``torch.optim.SGD``'s layout: per-parameter state by index, and the groups."""
+        groups, index = [], 0
+        for group in self.param_groups:
+            n = len(group["params"])
+            groups.append({**group, "params": list(range(index, index + n))})
+            index += n
+        state = {i: {"momentum_buffer": buffer} for i, buffer in sorted(self.buffers.items())}
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        """Restore from ``state_dict`` (this class's or ``torch.optim.SGD``'s)."""
+        saved = state_dict["param_groups"]
+        if len(saved) != len(self.param_groups):
+            raise ValueError("the saved optimizer state has another number of parameter groups")
+        for group, stored in zip(self.param_groups, saved, strict=True):
+            group.update({k: stored[k] for k in ("lr", "momentum", "weight_decay") if k in stored})
+        self.buffers = {}
+        for index, entry in state_dict["state"].items():
+            buffer = entry.get("momentum_buffer")
+            if torch.is_tensor(buffer):
+                self.buffers[int(index)] = buffer.clone()  # never shared with the caller's
+
+
+def _make_optimizer(model: nn.Module, objective: Objective, config: TrainConfig):
+    """:class:`SGD` (momentum and weight decay) or ``torch.optim.Adam`` over the objective's
+    parameter groups; Adam uses the fused implementation on the CPU and CUDA (one pass over each
+    tensor per step instead of a chain of element-wise operations)."""
     groups = objective.parameter_groups(model, config.weight_decay)
+    if config.optimizer == "sgd":
+        return SGD(groups, lr=config.learning_rate, momentum=config.momentum)
     parameters = [p for group in groups for p in group["params"]]
     fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in parameters)
     options = {"fused": True} if fused and parameters else {}
-    if config.optimizer == "adam":
-        return torch.optim.Adam(groups, lr=config.learning_rate, **options)
-    return torch.optim.SGD(groups, lr=config.learning_rate, momentum=config.momentum, **options)
+    return torch.optim.Adam(groups, lr=config.learning_rate, **options)
 
 
 def _set_schedule(optimizer: torch.optim.Optimizer, config: TrainConfig, epoch: int) -> None:
@@ -83,14 +169,33 @@ def _interrupted(epoch: int, step: int, out_dir: Path | None) -> str:
 
 def _check_finite(model: nn.Module, epoch: int, step: int, kept: str) -> None:
     """Stop with a TrainingError naming the parameter, epoch and step if a weight is not finite."""
-    # A NaN or an infinity anywhere makes the plain (float32) sum of all values NaN or infinite,
-    # so a finite sum proves every value finite: one cheap pass and one device sync per step.
-    # A non-finite sum may also come from finite values overflowing; the exact per-tensor test
-    # below tells the two apart (an isfinite mask per tensor every step would cost ~30x more).
-    sums = [p.detach().sum() for p in model.parameters()]
-    if math.isfinite(torch.stack(sums).sum().item()):
+    names, params = zip(*((n, p.detach()) for n, p in model.named_parameters()), strict=True)
+    _check_step(names, list(params), None, epoch, step, kept)
+
+
+def _check_step(
+    names, params: list, loss: torch.Tensor | None, epoch: int, step: int, kept: str
+) -> None:
+    """Stop with a TrainingError if the step's ``loss`` or a parameter after it (``params``:
+    the model's parameters, detached, called ``names``) is not finite, naming which, the epoch
+    and the step. ``loss`` must not require a gradient."""
+    # A NaN or an infinity anywhere makes a tensor's norm NaN or infinite, so finite norms prove
+    # every value finite: one multi-tensor pass and one device sync per step, for the loss and
+    # every parameter together. A non-finite norm may also come from finite values overflowing
+    # (beyond 1e19 in float32); the exact per-tensor test below tells the two apart (an isfinite
+    # mask per tensor every step would cost ~30x more).
+    sums = torch._foreach_norm(params)
+    if loss is not None:
+        sums = [loss if loss.dtype == sums[0].dtype else loss.to(sums[0].dtype), *sums]
+    values = torch.stack(sums).tolist()
+    if all(math.isfinite(v) for v in values):
         return
-    for name, param in model.named_parameters():
+    if loss is not None and not math.isfinite(values[0]):
+        raise TrainingError(
+            f"non-finite loss at epoch {epoch + 1}, step {step + 1}; {kept}; "
+            "lower the learning rate"
+        )
+    for name, param in zip(names, params, strict=True):
         if not torch.isfinite(param).all():
             raise TrainingError(
                 f"non-finite {name} at epoch {epoch + 1}, step {step + 1}; {kept}; "
@@ -131,9 +236,13 @@ class _TrainingRun:
         self, model, data, config: TrainConfig, out_dir, metadata, progress, objective=None
     ) -> None:
         self.model, self.config, self.out_dir = model, config, out_dir
-        self.device = next(model.parameters()).device
-        self.train_images = data.train_images.to(self.device)
-        self.test_images = data.test_images.to(self.device)
+        named = list(model.named_parameters())
+        self.parameter_names = [name for name, _ in named]
+        self.parameters = [param.detach() for _, param in named]  # checked after every step
+        self.device, dtype = self.parameters[0].device, self.parameters[0].dtype
+        # the images in the model's dtype: float64 data trains a float32 model as float32 data
+        self.train_images = data.train_images.to(self.device, dtype)
+        self.test_images = data.test_images.to(self.device, dtype)
         self.n_train = self.train_images.shape[0]
         self.n_steps = math.ceil(self.n_train / config.batch_size)
         self.objective = objective if objective is not None else make_objective(model, config)
@@ -215,18 +324,15 @@ class _TrainingRun:
         kept = _kept(self.out_dir, len(self.history))
         self.progress.start_epoch(epoch, self.position.step)
         try:
+            batches = order.split(config.batch_size)
             for step in range(self.position.step, self.n_steps):
-                rows = order[step * config.batch_size : (step + 1) * config.batch_size]
-                batch = torch.index_select(self.epoch_images, 0, rows)
+                batch = torch.index_select(self.epoch_images, 0, batches[step])
                 loss = self.objective.step(self.model, batch, self.generator)
-                if not math.isfinite(loss.item()):
-                    raise TrainingError(
-                        f"non-finite loss at epoch {epoch + 1}, step {step + 1}; "
-                        f"{kept}; lower the learning rate"
-                    )
                 self.optimizer.step()
-                _check_finite(self.model, epoch, step, kept)
-                self.position.loss_sum += loss.detach()
+                loss = loss.detach() if loss.requires_grad else loss
+                # the loss and the new weights checked together, with one sync
+                _check_step(self.parameter_names, self.parameters, loss, epoch, step, kept)
+                self.position.loss_sum += loss
                 self.position.step = step + 1
                 self.progress.step()
                 if ctrl_c.requested:  # honoured here, where the saved state is consistent

@@ -5,6 +5,7 @@ initialization."""
 from __future__ import annotations
 
 import torch
+from torch.nn import functional as F
 
 from ...basics.checks import one_of, positive_int
 from ...basics.errors import ConfigError
@@ -69,6 +70,8 @@ class ContrastiveDivergence(Objective):
     ``bernoulli_bits`` 16 draws the chains' units from 16 random bits each (Eq. 1.20).
     """
 
+    monitor_gap = True  # the epoch-end monitor's free-energy gap between training and test rows
+
     def __init__(
         self,
         method: str = "cd",
@@ -96,6 +99,7 @@ class ContrastiveDivergence(Objective):
         self.monitor_seed = monitor_seed
         self.chain_hidden: torch.Tensor | None = None
         self._monitor_cache: tuple | None = None
+        self._buffer_cache: dict[tuple, dict] = {}
 
     def setup(self, model: RBM, train_images: torch.Tensor, generator: torch.Generator) -> None:
         if self.init == "assignment":
@@ -128,25 +132,62 @@ class ContrastiveDivergence(Objective):
         Per step: ``2 k + 1`` products with W (under PCD the data and the chains' last visible
         states share one) and two for the weight gradient; the fewest random draws the algorithm
         needs (the hidden units driven by the data under CD and the chains' states, none for the
-        last visible update of CD, which uses probabilities); sigmoids and samples in place on the
-        products' outputs. The loss comes from the logits at hand and the visible-bias gradient:
-        ``mean F(v_d) - mean F(v_m) = b'(mean v_m - mean v_d) + mean_m sum_j softplus(.) - mean_d
-        sum_j softplus(.)`` (Eq. 1.7).
+        last visible update of CD, which uses probabilities). The data's rows and the chains' last
+        rows live in one pair of buffers kept between steps (:meth:`_buffers`), so that each
+        bias gradient is one matrix-vector product and the loss two reductions; the products,
+        sigmoids and draws write into them in place. The loss comes from the logits at hand and
+        the visible-bias gradient: ``mean F(v_d) - mean F(v_m) = b'(mean v_m - mean v_d) +
+        mean_m sum_j softplus(.) - mean_d sum_j softplus(.)`` (Eq. 1.7).
         """
         with torch.no_grad():
             if self.method == "pcd":
-                chains = self._persistent_chains(model, batch, generator)
-            else:
-                chains = self._chains_from_data(model, batch, generator)
-            return self._apply(model, batch, *chains)
+                return self._persistent_chains(model, batch, generator)
+            return self._chains_from_data(model, batch, generator)
+
+    def _buffers(self, model: RBM, batch: torch.Tensor, n_chains: int) -> dict:
+        """Buffers for a batch of ``batch``'s shape and ``n_chains`` chains, made once per shape:
+        ``visible`` (n + M, D) with the data's rows first and the chains' last visible states
+        after, ``logits`` and ``probs`` (n + M, H) of their hidden units, ``weights`` (n + M,):
+        ``-1/n`` for each data row and ``1/M`` for each chain, the views of each part (and the
+        transposes :meth:`RBM.contrastive_gradients` reads), and ``chain_visible`` (M, D) for the
+        visible probabilities of the chains' last sweep."""
+        n, width = batch.shape
+        key = (n, width, n_chains, model.n_hidden, batch.dtype, batch.device)
+        found = self._buffer_cache.get(key)
+        if found is not None:
+            return found
+        if len(self._buffer_cache) > 4:  # shapes seen long ago (another model, another batch size)
+            self._buffer_cache.clear()
+        rows = n + n_chains
+        visible = batch.new_empty(rows, width)
+        logits = batch.new_empty(rows, model.n_hidden)
+        probs = torch.empty_like(logits)
+        weights = torch.cat([batch.new_full((n,), -1.0 / n), batch.new_full((n_chains,), 1.0)])
+        weights[n:] /= n_chains
+        buffers = {
+            "visible": visible, "logits": logits, "probs": probs, "weights": weights,
+            "data": visible[:n], "chains": visible[n:],
+            "data_logits": logits[:n], "chain_logits": logits[n:],
+            "data_probs": probs[:n], "chain_probs": probs[n:],
+            "chain_visible": batch.new_empty(n_chains, width),
+            # transposed views for RBM.contrastive_gradients, made once
+            "visible_t": visible.t(), "data_t": visible[:n].t(), "chains_t": visible[n:].t(),
+            "probs_t": probs.t(),
+        }  # fmt: skip
+        self._buffer_cache[key] = buffers
+        return buffers
 
     def _apply(
-        self, model: RBM, batch, data_softplus, data_probs, visible, model_softplus, model_probs
+        self, model: RBM, batch, softplus_term, data_probs, visible, model_probs, stacked=None
     ):
         """Write the CD gradients (Eqs. 1.11-1.12; centered: Eq. 1.18) into ``.grad`` and return
         the CD objective (Eq. 1.10) from the chains' statistics: ``visible`` (M, D) and
-        ``model_probs`` (M, H) for the model term, ``data_probs`` (B, H) for the data term."""
-        grads = model.contrastive_gradients(batch, data_probs, visible, model_probs)
+        ``model_probs`` (M, H) for the model term, ``data_probs`` (B, H) for the data term, and
+        ``softplus_term`` = ``mean_m sum_j softplus(.) - mean_d sum_j softplus(.)``; ``stacked``:
+        the buffers of :meth:`_buffers` when the rows live there."""
+        grads = model.contrastive_gradients(
+            batch, data_probs, visible, model_probs, stacked=stacked
+        )
         loss = torch.dot(model.visible_bias, grads[1])
         if self.centering:
             if not self.offsets:
@@ -158,58 +199,60 @@ class ContrastiveDivergence(Objective):
             (model.weight, model.visible_bias, model.hidden_bias), grads, strict=True
         ):
             param.grad = grad
-        return loss + (model_softplus / visible.shape[0] - data_softplus / batch.shape[0])
+        return loss.add_(softplus_term)
+
+    @staticmethod
+    def _softplus_term(buffers: dict) -> torch.Tensor:
+        """``mean_m sum_j softplus(.) - mean_d sum_j softplus(.)`` from the stacked logits."""
+        return torch.dot(F.softplus(buffers["logits"]).sum(1), buffers["weights"])
 
     def _chains_from_data(self, model: RBM, batch: torch.Tensor, generator: torch.Generator):
         """CD-k (Eq. 1.13): k Gibbs sweeps from h ~ p(h | v_data); the last visible state and both
         hidden statistics are probabilities."""
-        softplus = torch.nn.functional.softplus
-        data_logits = model.hidden_logits(batch)
-        data_softplus = softplus(data_logits).sum()
-        data_probs = data_logits.sigmoid_()
+        buffers = self._buffers(model, batch, batch.shape[0])
+        buffers["data"].copy_(batch)
+        data_logits = model.hidden_logits(batch, out=buffers["data_logits"])
+        data_probs = torch.sigmoid(data_logits, out=buffers["data_probs"])
         hidden = self.draw(data_probs, generator)
         for i in range(self.k):
-            visible = model.visible_probs(hidden)
-            if i < self.k - 1:
+            last = i == self.k - 1
+            visible = model.visible_probs(hidden, out=buffers["chains"] if last else None)
+            if last:
+                model_logits = model.hidden_logits(visible, out=buffers["chain_logits"])
+                model_probs = torch.sigmoid(model_logits, out=buffers["chain_probs"])
+            else:
                 visible = self.draw(visible, generator, out=torch.empty_like(visible))
-            model_logits = model.hidden_logits(visible)
-            if i == self.k - 1:
-                model_softplus = softplus(model_logits).sum()
-            model_probs = model_logits.sigmoid_()
-            if i < self.k - 1:
-                hidden = self.draw(model_probs, generator)
-        return data_softplus, data_probs, visible, model_softplus, model_probs
+                hidden = self.draw(model.hidden_probs(visible), generator, out=hidden)
+        term = self._softplus_term(buffers)
+        return self._apply(model, batch, term, data_probs, visible, model_probs, buffers)
 
     def _persistent_chains(self, model: RBM, batch: torch.Tensor, generator: torch.Generator):
         """PCD-k (Eq. 1.14): k sweeps of the persistent chains (binary states). The chains' last
         visible states are drawn under the data batch in one buffer, so that a single product
-        with W gives the hidden inputs of both."""
-        softplus = torch.nn.functional.softplus
+        with W gives the hidden inputs of both; their hidden states are drawn into the chains'
+        own tensor."""
         if self.chain_hidden is None:
             self._init_chains(model, batch, generator)
         hidden = self.chain_hidden
-        n = batch.shape[0]
-        for i in range(self.k):  # PCD-k (Eq. 1.14), with any number of chains
-            visible_probs = model.visible_probs(hidden)
-            if i < self.k - 1:
-                visible = self.draw(visible_probs, generator, out=torch.empty_like(visible_probs))
-                hidden = self.draw(model.hidden_probs(visible), generator)
-                continue
-            both = batch.new_empty(n + visible_probs.shape[0], batch.shape[1])
-            both[:n] = batch
-            visible = self.draw(visible_probs, generator, out=both[n:])
-            logits = model.hidden_logits(both)
-            data_softplus = softplus(logits[:n]).sum()
-            model_softplus = softplus(logits[n:]).sum()
-            probs = logits.sigmoid_()
-            data_probs, model_probs = probs[:n], probs[n:]
-            self.chain_hidden = self.draw(model_probs, generator)
-        return data_softplus, data_probs, visible, model_softplus, model_probs
+        buffers = self._buffers(model, batch, hidden.shape[0])
+        for _ in range(self.k - 1):  # PCD-k (Eq. 1.14), with any number of chains
+            visible = self.draw(model.visible_probs(hidden), generator)
+            hidden = self.draw(model.hidden_probs(visible), generator, out=hidden)
+        visible_probs = model.visible_probs(hidden, out=buffers["chain_visible"])
+        buffers["data"].copy_(batch)
+        visible = self.draw(visible_probs, generator, out=buffers["chains"])
+        logits = model.hidden_logits(buffers["visible"], out=buffers["logits"])
+        torch.sigmoid(logits, out=buffers["probs"])
+        term = self._softplus_term(buffers)
+        data_probs, model_probs = buffers["data_probs"], buffers["chain_probs"]
+        self.chain_hidden = self.draw(model_probs, generator, out=hidden)
+        return self._apply(model, batch, term, data_probs, visible, model_probs, buffers)
 
     def monitor(
         self, model: RBM, train_subset: torch.Tensor, test_images: torch.Tensor
     ) -> dict[str, float]:
-        """Reconstruction error, pseudo-log-likelihood and the free-energy gap (Hinton 2010, s. 6)."""
+        """Reconstruction error, pseudo-log-likelihood and (``monitor_gap``) the free-energy gap
+        (Hinton 2010, s. 6); the free energy of the binarized training rows serves both."""
         if self._monitor_cache is None or self._monitor_cache[0].shape != train_subset.shape:
             generator = make_generator(self.monitor_seed, train_subset.device, "monitor-binarize")
             train_bin = binarize(train_subset, "stochastic", generator=generator)
@@ -222,13 +265,15 @@ class ContrastiveDivergence(Objective):
             reconstruction = model.visible_probs(model.hidden_probs(train_subset))
             recon_error = (reconstruction - train_subset).pow(2).mean().item()
             pll_generator = make_generator(self.monitor_seed, train_bin.device, "monitor-pll")
-            pll = pseudo_log_likelihood(model, train_bin, generator=pll_generator).mean().item()
-            gap = (model.free_energy(test_bin).mean() - model.free_energy(train_bin).mean()).item()
-        return {
-            "reconstruction_error": recon_error,
-            "pseudo_log_likelihood": pll,
-            "free_energy_gap": gap,
-        }
+            train_energy = model.free_energy(train_bin)
+            pll = pseudo_log_likelihood(
+                model, train_bin, generator=pll_generator, free_energy=train_energy
+            )
+            metrics = {"reconstruction_error": recon_error, "pseudo_log_likelihood": pll.mean()}
+            if self.monitor_gap:
+                gap = model.free_energy(test_bin).mean() - train_energy.mean()
+                metrics["free_energy_gap"] = gap
+        return {k: v if isinstance(v, float) else v.item() for k, v in metrics.items()}
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         chains = {} if self.chain_hidden is None else {"chain_hidden": self.chain_hidden}

@@ -141,9 +141,8 @@ class ParallelTempering(ContrastiveDivergence):
             model_visible, model_inputs = visible[0], inputs[0]
             model_softplus = F.softplus(model_inputs).sum()
             data_probs, model_probs = data_logits.sigmoid_(), model_inputs.sigmoid()
-            return self._apply(
-                model, batch, data_softplus, data_probs, model_visible, model_softplus, model_probs
-            )
+            term = model_softplus / model_visible.shape[0] - data_softplus / batch.shape[0]
+            return self._apply(model, batch, term, data_probs, model_visible, model_probs)
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
         chains = {} if self.chain_visible is None else {"chain_visible": self.chain_visible}
