@@ -413,7 +413,11 @@ def test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_completes(tmp_
             running = _study("killed", url).get_trials(states=(optuna.trial.TrialState.RUNNING,))
         except (KeyError, Exception):  # noqa: B014 - the study or its tables may not exist yet
             continue
-        mine = [t for t in running if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}")]
+        mine = [  # its trial, once it has drawn its parameters and started training
+            t
+            for t in running
+            if t.user_attrs.get("worker", "").endswith(f":{doomed.pid}") and t.params
+        ]
         victim = mine[0].number if mine else None
     assert victim is not None, doomed.communicate(timeout=10)
     doomed.send_signal(signal.SIGKILL)
@@ -428,3 +432,18 @@ def test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_completes(tmp_
     retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == victim]
     assert len(retried) == 1 and retried[0].params == study.trials[victim].params
     assert torch.get_num_threads() >= 1
+
+
+def test_a_trial_its_worker_never_claimed_is_failed_after_the_grace_period():
+    # A worker killed between creating a trial and its first heartbeat leaves a RUNNING trial
+    # that Optuna never finds stale: the quota fails it once it is old enough.
+    from rbmvae.tuning.workers import Quota
+
+    study = optuna.create_study()
+    orphan, claimed = study.ask(), study.ask()
+    claimed.set_user_attr("worker", "elsewhere:1")
+    Quota(optuna, 5, 5, 0.01, grace=3600).fail_unclaimed(study)
+    assert [t.state.name for t in study.trials] == ["RUNNING", "RUNNING"]  # not old enough
+    Quota(optuna, 5, 5, 0.01, grace=0).fail_unclaimed(study)
+    assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
+    assert orphan.number == 0

@@ -48,6 +48,9 @@ class Objective:
         self.worker = worker_name()
 
     def __call__(self, trial) -> float:
+        # A heartbeat at once, not when Optuna's heartbeat thread first runs: a trial without one
+        # is never found stale (Quota.fail_unclaimed handles a worker killed before this line).
+        trial.study._storage.record_heartbeat(trial._trial_id)
         trial.set_user_attr("worker", self.worker)
         self.quota.gate(trial.study, trial)
         params = self.space.suggest(trial)

@@ -11,6 +11,8 @@ for the older ones, and ends failed as surplus (user attribute ``failure``) if t
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import sys
 import time
 import warnings
@@ -26,15 +28,27 @@ class Quota:
     """Stops the workers once ``n_trials`` are counted (or ``max_failures`` failed): Optuna's
     ``MaxTrialsCallback`` with ``states=(COMPLETE, PRUNED)``, and no trial started beyond N."""
 
-    def __init__(self, optuna, n_trials: int, max_failures: int, poll: float, report=None):
+    def __init__(
+        self, optuna, n_trials: int, max_failures: int, poll: float, report=None, grace: int = 180
+    ):
         self.optuna, self.n_trials, self.max_failures, self.poll = (
             optuna,
             n_trials,
             max_failures,
             poll,
         )
-        self.report = report
+        self.report, self.grace = report, grace
         self.stopped_by = None
+
+    def fail_unclaimed(self, study) -> None:
+        """Fail the running trials that no worker claimed (no ``worker`` attribute, so no
+        heartbeat either) for twice the grace period: their worker died as it created them."""
+        now = datetime.datetime.now()
+        for t in study.get_trials(deepcopy=False, states=(self.optuna.trial.TrialState.RUNNING,)):
+            age = (now - t.datetime_start).total_seconds() if t.datetime_start else 0.0
+            if "worker" not in t.user_attrs and age > 2 * self.grace:
+                with contextlib.suppress(Exception):  # another worker may have failed it first
+                    study.tell(t.number, state=self.optuna.trial.TrialState.FAIL)
 
     def counts(self, study) -> tuple[int, list, int]:
         """``(counted, running trials, failed)``; surplus trials are not failures."""
@@ -56,6 +70,7 @@ class Quota:
             with warnings.catch_warnings():  # experimental in Optuna, and called by it the same way
                 warnings.simplefilter("ignore", self.optuna.exceptions.ExperimentalWarning)
                 self.optuna.storages.fail_stale_trials(study)
+            self.fail_unclaimed(study)
             counted, running, failed = self.counts(study)
             if counted >= self.n_trials:
                 self.stopped_by = f"{counted} trials counted"
@@ -113,7 +128,8 @@ def run_worker(settings) -> dict:
     optuna, study, space, split = open_study(settings)
     report = (lambda frozen: print(trial_line(frozen), flush=True)) if settings.progress else None
     max_failures = settings.max_failures or settings.trials
-    quota = Quota(optuna, settings.trials, max_failures, min(5.0, settings.heartbeat), report)
+    poll = min(5.0, settings.heartbeat)
+    quota = Quota(optuna, settings.trials, max_failures, poll, report, settings.grace)
     verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial: our line, no traceback
     try:
