@@ -242,7 +242,8 @@ def workload_costs(settings: Settings, n_train: int) -> dict[str, Cost]:
     )
     # the same products and as many draws, each from 16 random bits (Eq. 1.20); the floor prices
     # the draws as float32 uniforms, so "with its draws" is measured against the dearer draws
-    for label in (f"rbm-cd{s.cd_long_k}-h{long}", f"rbm-pt1-h{long}"):
+    small = [f"rbm-pcd1-h{hidden}" for hidden in s.rbm_hidden if hidden != long]
+    for label in (*small, f"rbm-cd{s.cd_long_k}-h{long}", f"rbm-pt1-h{long}"):
         costs[f"{label}{SIXTEEN_BITS}"] = costs[label]
     for latent in s.vae_latent:
         costs[f"vae-z{latent}"] = vae_epoch_cost(n_train, s.vae_batch, latent)

@@ -11,6 +11,7 @@ N_VISIBLE = 784  # pixels of an MNIST or Fashion-MNIST image
 VAE_HIDDEN = 256  # hidden units of the VAE's encoder and decoder
 DISTURBED = 0.05  # others' CPU share above which a workload's timing is not trusted
 FLOOR_GOAL = 1.3  # every workload at most this many times its matmul floor (issue 15)
+SMALL_FLOOR_GOAL = 2.0  # the 20- and 100-hidden RBMs' PCD-1 (issue 26)
 SIXTEEN_BITS = "-16bit"  # the suffix of the rows that draw from 16 random bits (Eq. 1.20)
 
 

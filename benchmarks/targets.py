@@ -3,7 +3,7 @@ it is met."""
 
 from __future__ import annotations
 
-from benchmarks.settings import DISTURBED, FLOOR_GOAL, Settings
+from benchmarks.settings import DISTURBED, FLOOR_GOAL, SIXTEEN_BITS, SMALL_FLOOR_GOAL, Settings
 
 
 class _Checklist:
@@ -59,6 +59,11 @@ def evaluate_targets(results: dict, floors: dict, settings: Settings) -> list[di
     for label in results:  # every training workload of rbmvae's own (issue 15)
         if label.startswith(("rbm-", "vae-")) and "epoch_seconds" in results[label]:
             check.against_floor(label, FLOOR_GOAL, f"{label} {goal}")
+    for hidden in sorted(settings.rbm_hidden)[:-1]:  # issue 26: the small models near their floor
+        for label in (f"rbm-pcd1-h{hidden}", f"rbm-pcd1-h{hidden}{SIXTEEN_BITS}"):
+            check.against_floor(
+                label, SMALL_FLOOR_GOAL, f"{label} <= {SMALL_FLOOR_GOAL}x (issue 26)"
+            )
     hidden = max(settings.rbm_hidden)
     for method in ("pcd1", "cd1"):
         label = f"rbm-{method}-h{hidden}"

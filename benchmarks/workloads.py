@@ -260,6 +260,11 @@ def plan(settings: Settings) -> list[Step]:
         steps.append(Step(f"rbm-pcd1-h{hidden}", "train", pcd))
         steps.append(Step(f"rbm-cd1-h{hidden}", "train", _rbm(s, hidden, "cd")))
     long, top = max(s.rbm_hidden), max(s.vae_latent)
+    for hidden in s.rbm_hidden:  # the small models with draws from 16 random bits (Eq. 1.20)
+        if hidden != long:
+            fast = _rbm(s, hidden, "pcd")
+            fast["options"] = {**fast["options"], "bernoulli_bits": 16}
+            steps.append(Step(f"rbm-pcd1-h{hidden}{SIXTEEN_BITS}", "train", fast))
     cd_long = {**_rbm(s, long, "cd", s.cd_long_k), "images": s.cd_long_images}
     steps.append(Step(f"rbm-cd{s.cd_long_k}-h{long}", "train", cd_long))
     pt = _rbm(s, long, "pt")  # the "pt" recipe's sampler (its learning rate does not cost time)
@@ -278,6 +283,7 @@ def plan(settings: Settings) -> list[Step]:
         steps.append(Step(f"plain-vae-z{latent}", "plain_vae", {"latent": latent}))
     steps.append(Step(f"plain-vae-tensor-z{top}", "plain_vae", {"latent": top, "loader": False}))
     steps += [Step("ais", "ais", {}), Step("iwae", "iwae", {}), Step("inpaint", "inpaint", {})]
-    steps.append(Step(f"profile-rbm-pcd1-h{long}", "profile", _rbm(s, long)))
+    for hidden in s.rbm_hidden:  # where each model's step goes, small ones included
+        steps.append(Step(f"profile-rbm-pcd1-h{hidden}", "profile", _rbm(s, hidden)))
     steps.append(Step(f"profile-vae-z{top}", "profile", _vae(s, top)))
     return steps

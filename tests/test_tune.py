@@ -328,12 +328,10 @@ def _workers_finish(digits, out, url, name, commands, trials=6):
     return study
 
 
-# Slow, outside the default run: on a loaded 2-core machine one worker can take every trial, and
-# the survivor of a kill -9 was seen to stall; run them with `pytest -m slow tests/test_tune.py`.
-@pytest.mark.slow
 def test_two_workers_of_one_command_share_one_sqlite_study(tmp_path, digits):
     out = tmp_path / "run"
     out.mkdir()
+    # one command, two processes: the spawned one joins while this one waits (workers.py)
     _workers_finish(digits, out, f"sqlite:///{out / 'study.db'}", "shared", [["--jobs", "2"]])
     assert read_recipe(out / "best-recipe.json", "rbm")["source"]["study"] == "shared"
 
@@ -400,9 +398,6 @@ def test_two_workers_share_one_postgresql_study(tmp_path, digits, postgres_url):
     assert study.user_attrs["rbmvae"]["data"]["n_validation"] == VALIDATION
 
 
-# Slow, outside the default run: on a loaded 2-core machine one worker can take every trial, and
-# the survivor of a kill -9 was seen to stall; run them with `pytest -m slow tests/test_tune.py`.
-@pytest.mark.slow
 def test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_completes(tmp_path, digits):
     out = tmp_path / "run"
     out.mkdir()
@@ -450,3 +445,28 @@ def test_a_trial_its_worker_never_claimed_is_failed_after_the_grace_period():
     Quota(optuna, 5, 5, 0.01, grace=0).fail_unclaimed(study)
     assert [t.state.name for t in study.trials] == ["FAIL", "RUNNING"]
     assert orphan.number == 0
+
+
+def test_the_first_worker_waits_for_the_spawned_ones_to_join_but_not_for_a_dead_one():
+    import threading
+
+    from rbmvae.tuning.workers import await_workers
+
+    class Child:
+        def __init__(self, alive):
+            self.alive = alive
+
+        def is_alive(self):
+            return self.alive
+
+    ready = threading.Semaphore(0)
+    threading.Timer(0.5, ready.release).start()  # the spawned worker joins after half a second
+    started = time.monotonic()
+    await_workers(ready, [Child(True)], limit=30)
+    assert 0.4 < time.monotonic() - started < 10  # it waited for the join, and no longer
+    started = time.monotonic()
+    await_workers(ready, [Child(True), Child(False)], limit=30)  # one died before it joined
+    assert time.monotonic() - started < 5
+    started = time.monotonic()
+    await_workers(ready, [Child(True)], limit=0.5)  # alive, but never joins: the limit
+    assert 0.4 < time.monotonic() - started < 10

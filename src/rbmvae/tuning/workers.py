@@ -120,12 +120,18 @@ def trial_line(frozen) -> str:
     return f"{head} {params} [{attrs.get('worker', '?')}]"
 
 
-def run_worker(settings) -> dict:
-    """One worker in this process: join the study, run trials until it has its trials."""
+def run_worker(settings, ready=None, before_trials=None) -> dict:
+    """One worker in this process: join the study, run trials until it has its trials. Once it
+    has joined (the data loaded, the study opened) it releases the semaphore ``ready`` and calls
+    ``before_trials()``, if given."""
     import torch
 
     torch.set_num_threads(settings.threads)
     optuna, study, space, split = open_study(settings)
+    if ready is not None:
+        ready.release()
+    if before_trials is not None:
+        before_trials()
     report = (lambda frozen: print(trial_line(frozen), flush=True)) if settings.progress else None
     max_failures = settings.max_failures or settings.trials
     poll = min(5.0, settings.heartbeat)
@@ -141,10 +147,10 @@ def run_worker(settings) -> dict:
     return {"stopped_by": quota.stopped_by, "optuna": optuna, "study": study}
 
 
-def worker_entry(settings) -> None:
+def worker_entry(settings, ready=None) -> None:
     """A spawned worker process: errors as one line, exit status 2."""
     try:
-        run_worker(settings)
+        run_worker(settings, ready)
     except RbmvaeError as error:
         print(f"rbmvae: error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
@@ -152,19 +158,33 @@ def worker_entry(settings) -> None:
         sys.exit(130)
 
 
+def await_workers(ready, children, limit: float = 600.0) -> None:
+    """Wait until every spawned worker of ``children`` has released ``ready`` (joined the
+    study), one of them has died before it did, or ``limit`` seconds have passed."""
+    waiting, deadline = len(children), time.monotonic() + limit
+    while waiting and time.monotonic() < deadline:
+        if ready.acquire(timeout=0.2):
+            waiting -= 1
+        elif sum(child.is_alive() for child in children) < waiting:
+            return  # a worker that never joined: the others go on without it
+
+
 def run_workers(settings) -> dict:
-    """``settings.jobs`` workers on this machine: this process and ``jobs - 1`` spawned ones."""
+    """``settings.jobs`` workers on this machine: this process and ``jobs - 1`` spawned ones. This
+    process starts its first trial once the spawned ones have joined the study (their imports take
+    seconds), so that short trials are shared out and not all taken by the first to start."""
     import multiprocessing
 
     context = multiprocessing.get_context("spawn")
+    ready = context.Semaphore(0)
     children = [
-        context.Process(target=worker_entry, args=(settings,), name=f"rbmvae-tune-{i}")
+        context.Process(target=worker_entry, args=(settings, ready), name=f"rbmvae-tune-{i}")
         for i in range(1, settings.jobs)
     ]
     for child in children:
         child.start()
     try:
-        result = run_worker(settings)
+        result = run_worker(settings, before_trials=lambda: await_workers(ready, children))
     finally:
         for child in children:
             child.join()
