@@ -138,11 +138,16 @@ def measure(sides: dict[str, Path], work: Path) -> dict:
         results[side]["line coverage (%)"] = coverage_percent(output)
         results[side]["coverage outcome"] = pytest_outcome(output)
 
+    # One coverage configuration for both commits: the code run in the tests' subprocesses
+    # (the command line, spawned workers) is measured too, as coverage 7.10's patches allow.
+    rc = work / "coveragerc"
+    rc.write_text("[run]\npatch = subprocess\nconcurrency = multiprocessing,thread\n")
     step(
         "pytest with coverage (s)",
         lambda s, p: [
             *pytest_command(p, envs[s]),
             "--cov=rbmvae",
+            f"--cov-config={rc}",
             "--cov-report=term",
             "-q",
             "-p",

@@ -128,7 +128,7 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
     assert PROFILES == {"quick": QUICK, "full": FULL, "literature": LITERATURE}
     quick, full = QUICK.evaluation, FULL.evaluation
     numbers = ("ais_runs", "ais_betas", "iwae_k", "iwae_images", "likelihood_images")
-    assert [getattr(quick, n) for n in numbers] == [32, 1000, 100, 300, 1000]
+    assert [getattr(quick, n) for n in numbers] == [32, 1000, 100, 200, 500]
     assert [getattr(full, n) for n in numbers] == [100, 14500, 500, None, None]  # all 10,000
     assert LITERATURE.evaluation.iwae_k == 5000 and LITERATURE.evaluation.inpaint_stability
     assert full.halves == ("top", "bottom")
@@ -140,7 +140,7 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
     assert quick.fractions == full.fractions == (0.2, 0.5, 0.8) and quick.seed == full.seed == 0
     assert (QUICK.dataset, FULL.dataset) == ("mnist-sample", "mnist")
     assert QUICK.training["rbm"] == TrainConfig.defaults_for("rbm", epochs=5, method="cd", k=1)
-    assert QUICK.training["vae"] == TrainConfig.defaults_for("vae", epochs=8)
+    assert QUICK.training["vae"] == TrainConfig.defaults_for("vae", epochs=5)
     assert FULL.training["rbm"] == TrainConfig.defaults_for(
         "rbm", recipe="pcd", epochs=75, learning_rate=0.02
     )
@@ -182,7 +182,7 @@ def test_full_and_literature_profiles_keep_their_settings():
     assert LITERATURE.to_dict() == stored["literature"]
     # the quick profile scores the conditional log-likelihoods on fewer digits and AIS runs
     quick = QUICK.evaluation
-    assert (quick.conditional_images, quick.conditional_ais_runs) == (10, 8)
+    assert (quick.conditional_images, quick.conditional_ais_runs) == (5, 8)
     assert (FULL.evaluation.conditional_images, FULL.evaluation.conditional_ais_runs) == (100, 16)
 
 

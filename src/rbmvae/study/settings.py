@@ -139,24 +139,29 @@ QUICK = StudySettings(
     figure_digits=6,
     training={
         "rbm": TrainConfig.defaults_for("rbm", epochs=5, method="cd", k=1),
-        "vae": TrainConfig.defaults_for("vae", epochs=8),
+        "vae": TrainConfig.defaults_for("vae", epochs=5),
     },
+    # A demo: every section of the report, each scored on few digits with short chains (the
+    # full and literature profiles keep their own settings, spelled out below).
     evaluation=EvaluationSettings(
         seed=0,
-        likelihood_images=1000,
-        iwae_images=300,
+        likelihood_images=500,
+        iwae_images=200,
         ais_runs=32,
         ais_betas=1000,
         iwae_k=100,
         fractions=(0.2, 0.5, 0.8),
-        inpaint_images=100,
-        inpaint_steps=100,
-        # the conditional log-likelihoods of the missing pixels on 10 digits per mask, by AIS
-        # with 8 runs of 200 betas where the RBM is too large to enumerate
-        conditional_images=10,
+        inpaint_images=50,
+        inpaint_steps=60,
+        # the conditional log-likelihoods of the missing pixels on 5 digits per mask, by AIS
+        # with 8 runs of 200 betas where the RBM is too large to enumerate, by 100 samples for
+        # a VAE
+        conditional_images=5,
+        conditional_k=100,
         conditional_ais_runs=8,
         conditional_ais_betas=200,
-        raise_images=20,
+        raise_images=10,
+        quadrature_grid=201,
         quadrature_check_images=0,
     ),
 )
