@@ -132,7 +132,7 @@ def test_profiles_are_one_skeleton_with_the_documented_numbers():
     assert [getattr(full, n) for n in numbers] == [100, 14500, 500, None, None]  # all 10,000
     assert LITERATURE.evaluation.iwae_k == 5000 and LITERATURE.evaluation.inpaint_stability
     assert full.halves == ("top", "bottom")
-    assert (quick.inpaint_images, quick.inpaint_steps, QUICK.figure_digits) == (100, 100, 6)
+    assert (quick.inpaint_images, quick.inpaint_steps, QUICK.figure_digits) == (50, 60, 6)
     assert (full.inpaint_images, full.inpaint_steps, FULL.figure_digits) == (500, 100, 8)
     assert (quick.inpaint_chains, quick.inpaint_start) == (1, "mean")
     for profile in (full, LITERATURE.evaluation):
