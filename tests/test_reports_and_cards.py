@@ -192,3 +192,18 @@ def test_progress_draws_bars_on_a_terminal_and_prints_lines_elsewhere(monkeypatc
     quiet.epoch_done({"epoch": 1, "loss": 2.0}, {})
     quiet.close()
     assert silent.getvalue() == ""
+
+
+def test_results_tables_write_durations_and_memory_as_a_reader_wants_them():
+    from rbmvae.study.tables import _duration, _memory, _value
+
+    assert [_duration(s) for s in (None, 5, 65, 3725, 5995)] == [
+        "not recorded", "5 s", "1 min 05 s", "1 h 02 min", "1 h 39 min",
+    ]  # fmt: skip
+    assert _memory(None) == _memory({"value": None}) == "not recorded"
+    assert _memory({"value": 3 * 2**30, "unit": "bytes"}) == "3.0 GiB"
+    assert _memory(5 * 2**20) == "5 MiB"
+    assert _memory({"value": 2.5, "unit": "GB"}) == "2.5 GB"
+    assert [_value(x) for x in (True, "1", float("nan"), {"value": 2}, 3)] == [
+        None, None, None, 2.0, 3.0,
+    ]  # fmt: skip
