@@ -34,6 +34,28 @@ from rbmvae.models import RBM, VAE
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
+# The longest tests (tens of seconds each, `pytest --durations=20`), run first: pytest-xdist
+# hands tests out in collection order, so that these start at once on separate workers and the
+# short ones fill the gaps, instead of one of them starting last and the run waiting for it.
+LONGEST_FIRST = (
+    "test_notebook.py::test_notebook_runs_and_its_claims_hold",
+    "test_study.py::test_quick_profile_and_report_in_a_browser",
+    "test_tune.py::test_two_workers_share_one_postgresql_study",
+    "test_tune.py::test_two_workers_of_one_command_share_one_sqlite_study",
+    "test_vae_scores.py::test_quadrature_matches_an_independent_integral_and_bounds_iwae",
+    "test_tune.py::test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_completes",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def order(item):
+        name = item.nodeid.rsplit("/", 1)[-1]
+        return rank.get(name, len(rank))
+
+    items.sort(key=order)  # stable: every other test keeps its place
+
 
 @pytest.fixture(scope="session")
 def sample_data():
