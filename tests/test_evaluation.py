@@ -506,3 +506,34 @@ def test_cli_evaluate_errors(tmp_path, capsys):
     assert stop.value.code == 2
     assert main(["evaluate", "--model", str(tmp_path / "missing")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_the_shipped_classifier_of_the_sample_is_the_one_a_fit_gives(sample_data, tmp_path):
+    from rbmvae.evaluation import classifier as module
+
+    shipped, info = scoring.evaluation_classifier(sample_data, cache_dir=tmp_path)
+    assert info["cache"] == "shipped with rbmvae" and not any(tmp_path.iterdir())  # no fit
+    fitted = module.fit_classifier(
+        sample_data.train_images, sample_data.train_labels, module.CLASSIFIER_SETTINGS
+    )
+    test = sample_data.test_images
+    with torch.inference_mode():
+        agree = (shipped(test).argmax(1) == fitted(test).argmax(1)).double().mean().item()
+    assert agree > 0.995  # the same fit, up to the rounding of another machine's products
+    accuracy = scoring.classifier_accuracy(fitted, test, sample_data.test_labels)
+    assert accuracy == pytest.approx(info["test_accuracy"], abs=0.005)
+    assert info["trained_on"] == "mnist-sample training split (5000 images)"
+
+
+def test_a_damaged_shipped_classifier_is_refitted_into_the_cache(small_data, tmp_path, monkeypatch):
+    from rbmvae.evaluation import classifier as module
+
+    shipped = tmp_path / "shipped"
+    _, info = scoring.evaluation_classifier(small_data, cache_dir=shipped)  # a shipped entry
+    monkeypatch.setattr(module, "SHIPPED_DIR", shipped)
+    _, again = scoring.evaluation_classifier(small_data, cache_dir=tmp_path / "cache")
+    assert again["cache"] == "shipped with rbmvae" and not (tmp_path / "cache").exists()
+    next(shipped.glob("*.safetensors")).write_bytes(b"garbage")
+    _, refitted = scoring.evaluation_classifier(small_data, cache_dir=tmp_path / "cache")
+    assert refitted["cache"].startswith(str(tmp_path / "cache"))
+    assert refitted["weights_sha256"] == info["weights_sha256"]

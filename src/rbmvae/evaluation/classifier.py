@@ -22,6 +22,9 @@ from ..basics.rng import make_generator
 from ..data import default_cache_dir
 
 CLASSIFIER_HIDDEN = 128
+# The classifiers the package ships, fitted as below (safetensors + JSON under their cache key):
+# the embedded sample's, so that a first run on it (``make demo``) does not wait for the fit.
+SHIPPED_DIR = Path(__file__).resolve().parent / "fitted"
 CLASSIFIER_SETTINGS = {
     "architecture": "mlp",
     "hidden": CLASSIFIER_HIDDEN,
@@ -107,6 +110,11 @@ def evaluation_classifier(
     directory = Path(cache_dir) if cache_dir is not None else default_cache_dir() / "classifiers"
     weights_path = directory / f"{key}.safetensors"
     info_path = directory / f"{key}.json"
+    shipped_entry = (SHIPPED_DIR / f"{key}.safetensors", SHIPPED_DIR / f"{key}.json")
+    shipped = _load_cached(data, settings, *shipped_entry)
+    if shipped is not None:
+        classifier, info = shipped
+        return classifier.to(device).eval(), {**info, "cache": "shipped with rbmvae"}
     with _fit_lock(directory, key):  # two processes of one study fit it once, not twice
         return _load_or_fit(data, device, settings, key, weights_path, info_path)
 
@@ -124,24 +132,34 @@ def _fit_lock(directory: Path, key: str):
     return FileLock(str(directory / f".{key}.lock"))
 
 
-def _load_or_fit(data, device, settings: dict, key: str, weights_path: Path, info_path: Path):
+def _load_cached(data, settings: dict, weights_path: Path, info_path: Path):
+    """``(classifier, info)`` from a cache entry whose weights match their description; None
+    where there is none or it is damaged."""
     from safetensors import SafetensorError
     from safetensors.torch import load as load_safetensors
+
+    if not (weights_path.is_file() and info_path.is_file()):
+        return None
+    n_classes = int(data.train_labels.max()) + 1
+    classifier = _build_classifier(data.n_pixels, n_classes, settings["hidden"])
+    try:
+        blob = weights_path.read_bytes()
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        if info.get("weights_sha256") != hashlib.sha256(blob).hexdigest():
+            raise ValueError("weights do not match their description")
+        classifier.load_state_dict(load_safetensors(blob))
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, AttributeError):
+        return None
+    return classifier, info
+
+
+def _load_or_fit(data, device, settings: dict, key: str, weights_path: Path, info_path: Path):
     from safetensors.torch import save as save_safetensors
 
     n_classes = int(data.train_labels.max()) + 1
-    classifier = _build_classifier(data.n_pixels, n_classes, settings["hidden"])
-    info = None
     cache = str(info_path)
-    if weights_path.is_file() and info_path.is_file():
-        try:
-            blob = weights_path.read_bytes()
-            info = json.loads(info_path.read_text(encoding="utf-8"))
-            if info.get("weights_sha256") != hashlib.sha256(blob).hexdigest():
-                raise ValueError("weights do not match their description")
-            classifier.load_state_dict(load_safetensors(blob))
-        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, AttributeError):
-            info = None
+    cached = _load_cached(data, settings, weights_path, info_path)
+    classifier, info = cached if cached is not None else (None, None)
     if info is None:
         started = time.perf_counter()
         train_images = data.train_images.to(device)
