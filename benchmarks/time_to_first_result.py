@@ -97,8 +97,9 @@ def clone(commit: str, where: Path) -> str:
     return sha[:7]
 
 
-def measure(sides: dict[str, Path], work: Path) -> dict:
-    """Every step for each side in turn; returns ``{side: {step: value}}``."""
+def measure(sides: dict[str, Path], work: Path, only: tuple[str, ...] = ()) -> dict:
+    """Every step (those whose names start with one of ``only``, when given; the venv is always
+    built) for each side in turn; returns ``{side: {step: value}}``."""
     results = {side: {"load": {}} for side in sides}
     envs = {}
     for side in sides:
@@ -109,6 +110,8 @@ def measure(sides: dict[str, Path], work: Path) -> dict:
     logs = {side: work / f"{side}.log" for side in sides}
 
     def step(name, command_for, after=None):
+        if only and name != "venv build (s)" and not name.startswith(only):
+            return
         for side, path in sides.items():
             print(f"{side}: {name}", flush=True)
             results[side]["load"][name] = round(load(), 2)
@@ -117,8 +120,6 @@ def measure(sides: dict[str, Path], work: Path) -> dict:
             if after is not None:
                 after(side, path, output)
 
-    step("venv build (s)", lambda s, p: ["make", "venv"])
-
     def add_pytest_cov(side, path, output):
         venv_python = path / ".venv" / "bin" / "python"
         probe = subprocess.run([str(venv_python), "-c", "import pytest_cov"], capture_output=True)
@@ -126,7 +127,8 @@ def measure(sides: dict[str, Path], work: Path) -> dict:
             pip = [str(venv_python), "-m", "pip", "install", "--quiet", "pytest-cov"]
             run(pip, path, envs[side], logs[side])
 
-    step("make venv, already built (s)", lambda s, p: ["make", "venv"], add_pytest_cov)
+    step("venv build (s)", lambda s, p: ["make", "venv"], add_pytest_cov)
+    step("make venv, already built (s)", lambda s, p: ["make", "venv"])
 
     def read_tests(side, path, output):
         results[side]["pytest within make test (s)"] = pytest_seconds(output)
@@ -205,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--new", default="HEAD", help="the commit measured")
     parser.add_argument("--workdir", help="where the clones go (default: a new temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the clones afterwards")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated step names (or their starts) to run, e.g. 'pytest with,reproduce'",
+    )
     args = parser.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="ttfr-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -218,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         sides[side] = path
     print(f"clones in {work}: old {commits['old']}, new {commits['new']}", flush=True)
     try:
-        results = measure(sides, work)
+        only = tuple(part.strip() for part in args.only.split(",") if part.strip())
+        results = measure(sides, work, only)
         python = str(sides["new"] / ".venv" / "bin" / "python")
         done = subprocess.run([python, "-c", GFLOPS_CODE], capture_output=True, text=True)
         gflops = float(done.stdout.strip() or "nan")
