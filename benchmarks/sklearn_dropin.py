@@ -119,7 +119,9 @@ def cold_fit(problem: str, side: str, args) -> float | None:
 
 def _data_flags(args) -> list[str]:
     flags = ["--dataset", args.dataset, "--mnist-train", str(args.mnist_train)]
-    flags += ["--digits-rows", str(args.digits_rows), "--n-iter", str(args.n_iter)]
+    flags += ["--n-iter", str(args.n_iter)]
+    if args.digits_rows is not None:  # None: all of them, the default of the subprocess too
+        flags += ["--digits-rows", str(args.digits_rows)]
     flags += ["--n-components", str(args.n_components), "--seed", str(args.seed)]
     flags += ["--threads", str(args.threads)]
     return flags + (["--data-dir", args.data_dir] if args.data_dir else [])
