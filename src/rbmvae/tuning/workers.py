@@ -120,18 +120,15 @@ def trial_line(frozen) -> str:
     return f"{head} {params} [{attrs.get('worker', '?')}]"
 
 
-def run_worker(settings, ready=None, before_trials=None) -> dict:
+def run_worker(settings, joined=None) -> dict:
     """One worker in this process: join the study, run trials until it has its trials. Once it
-    has joined (the data loaded, the study opened) it releases the semaphore ``ready`` and calls
-    ``before_trials()``, if given."""
+    has joined (the data loaded, the study opened) it calls ``joined()``, if given."""
     import torch
 
     torch.set_num_threads(settings.threads)
     optuna, study, space, split = open_study(settings)
-    if ready is not None:
-        ready.release()
-    if before_trials is not None:
-        before_trials()
+    if joined is not None:
+        joined()
     report = (lambda frozen: print(trial_line(frozen), flush=True)) if settings.progress else None
     max_failures = settings.max_failures or settings.trials
     poll = min(5.0, settings.heartbeat)
@@ -150,7 +147,7 @@ def run_worker(settings, ready=None, before_trials=None) -> dict:
 def worker_entry(settings, ready=None) -> None:
     """A spawned worker process: errors as one line, exit status 2."""
     try:
-        run_worker(settings, ready)
+        run_worker(settings, None if ready is None else ready.release)
     except RbmvaeError as error:
         print(f"rbmvae: error: {error}", file=sys.stderr, flush=True)
         sys.exit(2)
@@ -184,7 +181,7 @@ def run_workers(settings) -> dict:
     for child in children:
         child.start()
     try:
-        result = run_worker(settings, before_trials=lambda: await_workers(ready, children))
+        result = run_worker(settings, lambda: await_workers(ready, children))
     finally:
         for child in children:
             child.join()
