@@ -40,10 +40,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 LONGEST_FIRST = (
     "test_notebook.py::test_notebook_runs_and_its_claims_hold",
     "test_study.py::test_quick_profile_and_report_in_a_browser",
-    "test_tune.py::test_two_workers_share_one_postgresql_study",
-    "test_tune.py::test_two_workers_of_one_command_share_one_sqlite_study",
     "test_vae_scores.py::test_quadrature_matches_an_independent_integral_and_bounds_iwae",
-    "test_tune.py::test_a_worker_killed_mid_trial_leaves_it_failed_and_the_study_completes",
 )
 
 

@@ -293,7 +293,9 @@ def _worker(digits, out, url, name, trials, *extra):
     """An ``rbmvae tune`` process of the tiny study ``name`` in ``url``."""
     command = [sys.executable, "-m", "rbmvae", "tune", "rbm", "--study", name, "--trials"]
     command += [str(trials), "--data-dir", str(digits), "--out", str(out), "--storage", url]
-    command += [*TINY_CLI, *extra]
+    # trials of about a second (a longer AIS), so that a worker that starts a few seconds later
+    # still gets its share, and a trial is still running when the test kills its worker
+    command += [*TINY_CLI, "--ais-betas", "20000", *extra]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env)  # fmt: skip
